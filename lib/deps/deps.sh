@@ -1,0 +1,166 @@
+#!/bin/sh
+# Fetch, verify and build the pinned third-party libraries for the static
+# musl binaries. Everything lands under $DEPS_DIR (default .deps/, ignored by
+# git); a second run finds the stamps and does nothing.
+#
+#   deps.sh fetch            download + verify the tarballs
+#   deps.sh build ARCH       build them for ARCH (x86_64 | aarch64) with musl
+#
+# Where the tarballs come from: DEPS_SOURCE=debian (default) takes Debian
+# trixie's orig tarballs through apt (these machines reach only Debian's
+# archive); DEPS_SOURCE=upstream downloads the same releases from their
+# projects. Either way the SHA-256 below decides, never the downloader's
+# exit status.
+set -eu
+
+DEPS_DIR=${DEPS_DIR:-$(pwd)/.deps}
+DEPS_SOURCE=${DEPS_SOURCE:-debian}
+DL="$DEPS_DIR/dl"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+CURL_V=8.14.1
+MBEDTLS_V=3.6.6
+CJSON_V=1.7.18
+YAML_V=0.2.5
+
+# name  debian-source-package  tarball  sha256  upstream-url
+PINS="
+curl curl curl_${CURL_V}.orig.tar.gz 6766ada7101d292b42b8b15681120acd68effa4a9660935853cf6d61f0d984d4 https://curl.se/download/curl-${CURL_V}.tar.gz
+mbedtls mbedtls mbedtls_${MBEDTLS_V}.orig.tar.bz2 8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a https://github.com/Mbed-TLS/mbedtls/releases/download/mbedtls-${MBEDTLS_V}/mbedtls-${MBEDTLS_V}.tar.bz2
+cjson cjson cjson_${CJSON_V}.orig.tar.gz 3aa806844a03442c00769b83e99970be70fbef03735ff898f4811dd03b9f5ee5 https://github.com/DaveGamble/cJSON/archive/refs/tags/v${CJSON_V}.tar.gz
+libyaml libyaml libyaml_${YAML_V}.orig.tar.gz fa240dbf262be053f3898006d502d514936c818e422afdcf33921c63bed9bf2e https://pyyaml.org/download/libyaml/yaml-${YAML_V}.tar.gz
+"
+
+say() { printf 'deps: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+# apt-get source needs a deb-src entry for trixie. Build one in a private
+# directory from the URIs this machine's apt already uses, so no host name is
+# written into the repository and the system's apt state is not touched.
+apt_setup() {
+	[ -n "${APT_TMP:-}" ] && return 0
+	APT_TMP="$DEPS_DIR/apt"
+	mkdir -p "$APT_TMP/lists/partial"
+	uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }')
+	if [ -z "$uri" ]; then
+		uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+			/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+	fi
+	[ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt; set DEPS_SOURCE=upstream"
+	printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+		"$uri" >"$APT_TMP/trixie-src.sources"
+	APT_OPTS="-o Dir::Etc::sourcelist=$APT_TMP/trixie-src.sources -o Dir::Etc::sourceparts=/dev/null -o Dir::State::Lists=$APT_TMP/lists"
+	# shellcheck disable=SC2086
+	apt-get -qq $APT_OPTS update >&2 || say "apt-get update reported an error (continuing; the checksum decides)"
+}
+
+fetch_one() { # name srcpkg tarball sha url
+	if sha_ok "$DL/$3" "$4"; then return 0; fi
+	mkdir -p "$DL"
+	rm -f "$DL/$3"
+	if [ "$DEPS_SOURCE" = upstream ]; then
+		say "downloading $5"
+		curl -fsSL --retry 3 -o "$DL/$3" "$5" || true
+	else
+		apt_setup
+		say "fetching $2 orig tarball from Debian trixie"
+		# Only the orig tarball matters; a stale index may make apt fail on
+		# the packaging files, so judge by the checksum below.
+		# shellcheck disable=SC2086
+		(cd "$DL" && apt-get -qq $APT_OPTS source --download-only "$2" >/dev/null 2>&1) || true
+	fi
+	sha_ok "$DL/$3" "$4" || die "$3: missing or SHA-256 mismatch (want $4)"
+	say "verified $3"
+}
+
+cmd_fetch() {
+	echo "$PINS" | while read -r n p t s u; do
+		[ -n "$n" ] || continue
+		fetch_one "$n" "$p" "$t" "$s" "$u"
+	done
+}
+
+unpack() { # tarball -> directory under $BLD, echo its path
+	rm -rf "$BLD/src-$1"
+	mkdir -p "$BLD/src-$1"
+	tar -xf "$DL/$2" -C "$BLD/src-$1" --strip-components=1
+	echo "$BLD/src-$1"
+}
+
+cmd_build() {
+	arch=${1:-$(uname -m)}
+	case "$arch" in
+	x86_64) cc=${MUSL_CC:-musl-gcc}; host= ;;
+	aarch64) cc=${MUSL_CC:-aarch64-linux-musl-gcc}; host=aarch64-linux-musl ;;
+	*) die "unsupported ARCH $arch (x86_64, aarch64)" ;;
+	esac
+	command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools)"
+	PFX="$DEPS_DIR/$arch"
+	BLD="$DEPS_DIR/build-$arch"
+	stamp="$PFX/.stamp-curl$CURL_V-mbedtls$MBEDTLS_V-cjson$CJSON_V-yaml$YAML_V"
+	[ -f "$stamp" ] && return 0
+	cmd_fetch
+	rm -rf "$PFX" "$BLD"
+	mkdir -p "$PFX/lib" "$PFX/include" "$BLD"
+	cflags="-Os -ffunction-sections -fdata-sections -fPIE"
+	ar=${AR:-ar}
+	[ -z "$host" ] || ar=${AR:-aarch64-linux-gnu-ar}
+
+	say "building mbedTLS $MBEDTLS_V for $arch"
+	d=$(unpack mbedtls "mbedtls_${MBEDTLS_V}.orig.tar.bz2")
+	make -s -C "$d/library" -j"$JOBS" CC="$cc" AR="$ar" CFLAGS="$cflags" \
+		libmbedtls.a libmbedx509.a libmbedcrypto.a >&2
+	cp "$d"/library/libmbed*.a "$PFX/lib/"
+	cp -r "$d/include/mbedtls" "$d/include/psa" "$PFX/include/"
+
+	say "building cJSON $CJSON_V for $arch"
+	d=$(unpack cjson "cjson_${CJSON_V}.orig.tar.gz")
+	"$cc" $cflags -std=c89 -c "$d/cJSON.c" -o "$d/cJSON.o"
+	"$ar" rcs "$PFX/lib/libcjson.a" "$d/cJSON.o"
+	mkdir -p "$PFX/include/cjson"
+	cp "$d/cJSON.h" "$PFX/include/cjson/"
+
+	say "building libyaml $YAML_V for $arch"
+	d=$(unpack libyaml "libyaml_${YAML_V}.orig.tar.gz")
+	# The Debian orig tarball is a git snapshot without ./configure; the
+	# library is six C files and needs only its version macros.
+	for f in "$d"/src/*.c; do
+		"$cc" $cflags -DYAML_DECLARE_STATIC -DYAML_VERSION_MAJOR=0 -DYAML_VERSION_MINOR=2 \
+			-DYAML_VERSION_PATCH=5 -DYAML_VERSION_STRING='"0.2.5"' -I"$d/include" \
+			-c "$f" -o "${f%.c}.o"
+	done
+	"$ar" rcs "$PFX/lib/libyaml.a" "$d"/src/*.o
+	cp "$d/include/yaml.h" "$PFX/include/"
+
+	say "building curl $CURL_V (HTTP/HTTPS only) for $arch"
+	d=$(unpack curl "curl_${CURL_V}.orig.tar.gz")
+	# Only what a Kubernetes client needs: HTTP(S), proxies (CI behind
+	# proxies), IPv6, the threaded resolver (DNS timeouts in scratch images).
+	(cd "$d" && ./configure -q ${host:+--host=$host} CC="$cc" AR="$ar" CFLAGS="$cflags" \
+		CPPFLAGS="-I$PFX/include" LDFLAGS="-L$PFX/lib" \
+		--prefix="$PFX" --disable-shared --enable-static \
+		--with-mbedtls="$PFX" --without-ca-path \
+		--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt \
+		--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp \
+		--disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap \
+		--disable-smb --disable-smtp --disable-gopher --disable-mqtt --disable-ipfs \
+		--disable-websockets --disable-manual --disable-docs --disable-verbose \
+		--disable-ntlm --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
+		--disable-doh --disable-mime --disable-form-api --disable-netrc --disable-cookies \
+		--disable-alt-svc --disable-hsts --disable-dateparse --disable-progress-meter \
+		--disable-unix-sockets --disable-tls-srp --disable-libcurl-option \
+		--without-libpsl --without-brotli --without-zstd --without-zlib \
+		--without-libidn2 --without-nghttp2 --without-libssh2 --without-librtmp >&2 &&
+		make -s -C lib -j"$JOBS" >&2 && make -s -C lib install >&2 && make -s -C include install >&2)
+	touch "$stamp"
+	say "done: $PFX"
+}
+
+case "${1:-}" in
+fetch) cmd_fetch ;;
+build) shift; cmd_build "$@" ;;
+*) echo "usage: $0 fetch | build [x86_64|aarch64]" >&2; exit 64 ;;
+esac

@@ -1,0 +1,51 @@
+/*
+ * json.h - small read-only helpers over cJSON trees from the API server.
+ *
+ * Only case-sensitive lookups: Kubernetes field names are case-sensitive and
+ * a lenient match can read the wrong field. Nothing here allocates unless
+ * its comment says so.
+ */
+#ifndef MG_JSON_H
+#define MG_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+/*
+ * Follow a dotted path of object keys ("status.conditions"). A key cannot
+ * contain '.'. Returns the node or NULL when any step is missing or is not
+ * an object.
+ */
+const cJSON *json_path(const cJSON *root, const char *dotted);
+/* The string at path, or NULL when missing or not a string. */
+const char *json_str(const cJSON *root, const char *dotted);
+/* The integer at path, or def when missing or not a number. */
+int64_t json_int(const cJSON *root, const char *dotted, int64_t def);
+/* 1 when the value at path is JSON true, else 0. */
+int json_bool(const cJSON *root, const char *dotted);
+
+/*
+ * The element of the array at status.conditions whose "type" equals type,
+ * or NULL. json_condition_true() is 1 when that condition's status is "True".
+ */
+const cJSON *json_condition(const cJSON *obj, const char *type);
+int json_condition_true(const cJSON *obj, const char *type);
+
+/*
+ * Parse an RFC 3339 timestamp ("2024-01-02T03:04:05Z", optional fraction,
+ * "Z" or "+hh:mm") into milliseconds since the epoch. Returns 0 or -1.
+ */
+int json_parse_time(const char *s, int64_t *ms);
+/* Format ms since the epoch as RFC 3339 UTC with seconds into buf (>= 21 bytes). */
+char *json_format_time(int64_t ms, char *buf, size_t len);
+
+/*
+ * Parse at most len bytes. Returns a tree the caller frees with
+ * cJSON_Delete, or NULL for invalid JSON (trailing garbage included).
+ */
+cJSON *json_parse(const char *buf, size_t len);
+
+#endif

@@ -1,0 +1,622 @@
+/*
+ * kube.c - the API client: credentials, TLS, one request with retries, and
+ * the typed classification of what the server answered.
+ */
+#include "kube.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "json.h"
+#include "kube_internal.h"
+#include "kubeconfig.h"
+#include "log.h"
+
+#define KUBE_MAX_BODY (64u << 20)
+#define KUBE_TOKEN_REREAD_MS 60000 /* bound tokens rotate; kubelet rewrites the file */
+#define KUBE_ATTEMPT_TIMEOUT_MS 30000
+#define KUBE_CONNECT_TIMEOUT_MS 10000
+#define KUBE_BACKOFF_BASE_MS 200
+#define KUBE_BACKOFF_CAP_MS 10000
+
+struct kube_client {
+	struct kube_config cfg;
+	CURL *easy; /* reused by kube_request: keeps the connection alive */
+	char *token;
+	int64_t token_read_ms;  /* when token_file was last read (monotonic) */
+	int64_t cred_expiry_ms; /* exec credential expiry (wall clock), 0 = none */
+	char *exec_cert, *exec_key;
+	char *identity;
+	uint64_t rng;
+};
+
+int64_t kube_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int kerr(struct kube_error *err, enum kube_rc rc, long status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int kerr(struct kube_error *err, enum kube_rc rc, long status, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(err, 0, sizeof(*err));
+	err->rc = rc;
+	err->http_status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ---- bounded buffers ---------------------------------------------------- */
+
+int kbuf_append(struct kbuf *b, const char *p, size_t n)
+{
+	if (b->toobig || n > b->max - b->len) {
+		b->toobig = 1;
+		return -1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 4096;
+		char *nd;
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		nd = realloc(b->data, nc);
+		if (!nd) {
+			b->toobig = 1;
+			return -1;
+		}
+		b->data = nd;
+		b->cap = nc;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+void kbuf_reset(struct kbuf *b)
+{
+	b->len = 0;
+	b->toobig = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void kbuf_free(struct kbuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->toobig = 0;
+}
+
+/* ---- credentials --------------------------------------------------------- */
+
+static void set_token(struct kube_client *kc, char *tok)
+{
+	if (kc->token) {
+		memset(kc->token, 0, strlen(kc->token));
+		free(kc->token);
+	}
+	kc->token = tok;
+}
+
+/* The "sub" claim of a JWT, for messages; the token itself is never shown. */
+static char *jwt_subject(const char *tok)
+{
+	const char *a = strchr(tok, '.'), *b;
+	char *payload = NULL, *sub = NULL;
+	size_t len;
+	cJSON *j;
+
+	if (!a || !(b = strchr(a + 1, '.')))
+		return NULL;
+	if (kcfg_b64decode(a + 1, (size_t)(b - a - 1), &payload, &len) < 0)
+		return NULL;
+	j = json_parse(payload, len);
+	if (j && json_str(j, "sub"))
+		sub = strdup(json_str(j, "sub"));
+	cJSON_Delete(j);
+	free(payload);
+	return sub;
+}
+
+int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err)
+{
+	struct kube_config *c = &kc->cfg;
+
+	if (c->token_file && (force || !kc->token || kube_now_ms() - kc->token_read_ms >= KUBE_TOKEN_REREAD_MS)) {
+		char *tok;
+		size_t len;
+
+		if (kcfg_read_file(c->token_file, 1u << 20, &tok, &len) < 0) {
+			/* keep a token we have: the kubelet may be mid-rotation */
+			if (kc->token)
+				return KUBE_OK;
+			return kerr(err, KUBE_ECONFIG, 0, "%s: cannot read token file %s: %s", c->source, c->token_file,
+			            strerror(errno));
+		}
+		while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' '))
+			tok[--len] = '\0';
+		if (!len) {
+			free(tok);
+			if (kc->token)
+				return KUBE_OK;
+			return kerr(err, KUBE_ECONFIG, 0, "%s: token file %s is empty", c->source, c->token_file);
+		}
+		set_token(kc, tok);
+		kc->token_read_ms = kube_now_ms();
+		if (c->in_cluster && !kc->identity)
+			kc->identity = jwt_subject(kc->token);
+	}
+	if (c->has_exec && (force || (!kc->token && !kc->exec_cert) ||
+	                    (kc->cred_expiry_ms && wall_ms() >= kc->cred_expiry_ms - 10000))) {
+		char *tok = NULL, *cert = NULL, *key = NULL;
+		int64_t exp = 0;
+		int rc = kcfg_run_exec(c, &tok, &cert, &key, &exp, err);
+
+		if (rc != KUBE_OK)
+			return rc;
+		set_token(kc, tok);
+		free(kc->exec_cert);
+		if (kc->exec_key)
+			memset(kc->exec_key, 0, strlen(kc->exec_key));
+		free(kc->exec_key);
+		kc->exec_cert = cert;
+		kc->exec_key = key;
+		kc->cred_expiry_ms = exp;
+	}
+	return KUBE_OK;
+}
+
+int kube_client_new(const struct kube_conn_opts *opts, struct kube_client **out, struct kube_error *err)
+{
+	struct kube_client *kc;
+	int rc;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	kc = calloc(1, sizeof(*kc));
+	if (!kc)
+		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
+	rc = kcfg_load(opts, &kc->cfg, err);
+	if (rc != KUBE_OK) {
+		free(kc);
+		return rc;
+	}
+	if (kc->cfg.insecure)
+		log_warn("%s: insecure-skip-tls-verify is set: the API server's identity is NOT verified, "
+		         "anyone on the path can read the credentials and forge answers",
+		         kc->cfg.source);
+	if (kc->cfg.tls_server_name)
+		log_warn("%s: tls-server-name \"%s\" is not supported; the certificate is verified against the "
+		         "server URL's host",
+		         kc->cfg.source, kc->cfg.tls_server_name);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(kc->easy = curl_easy_init())) {
+		kube_client_free(kc);
+		return kerr(err, KUBE_ENOMEM, 0, "cannot initialise libcurl");
+	}
+	kc->rng = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)kc;
+	if (!kc->cfg.has_exec) {
+		/* token files are read now so a missing file is a config error (78) */
+		rc = kube_refresh_credentials(kc, 1, err);
+		if (rc != KUBE_OK) {
+			kube_client_free(kc);
+			return rc;
+		}
+	}
+	if (kc->cfg.token)
+		set_token(kc, strdup(kc->cfg.token));
+	if (!kc->identity && kc->cfg.user_name)
+		kc->identity = strdup(kc->cfg.user_name);
+	*out = kc;
+	return KUBE_OK;
+}
+
+void kube_client_free(struct kube_client *kc)
+{
+	if (!kc)
+		return;
+	if (kc->easy)
+		curl_easy_cleanup(kc->easy);
+	set_token(kc, NULL);
+	free(kc->exec_cert);
+	if (kc->exec_key)
+		memset(kc->exec_key, 0, strlen(kc->exec_key));
+	free(kc->exec_key);
+	free(kc->identity);
+	kcfg_free(&kc->cfg);
+	free(kc);
+}
+
+const char *kube_namespace(const struct kube_client *kc) { return kc->cfg.namespace; }
+const char *kube_server(const struct kube_client *kc) { return kc->cfg.server; }
+const char *kube_source(const struct kube_client *kc) { return kc->cfg.source; }
+const char *kube_identity(const struct kube_client *kc) { return kc->identity ? kc->identity : "(unknown user)"; }
+
+/* ---- one request ------------------------------------------------------- */
+
+int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const char *path, const char *content_type,
+                    struct curl_slist **hdrs, struct kube_error *err)
+{
+	struct kube_config *c = &kc->cfg;
+	size_t ulen = strlen(c->server) + strlen(path) + 1;
+	char *url = malloc(ulen);
+	struct curl_blob blob;
+	int rc;
+
+	*hdrs = NULL;
+	if (!url)
+		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
+	rc = kube_refresh_credentials(kc, 0, err);
+	if (rc != KUBE_OK) {
+		free(url);
+		return rc;
+	}
+	snprintf(url, ulen, "%s%s", c->server, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)KUBE_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "migration-gate/" MG_VERSION);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	if (c->ca) {
+		blob.data = c->ca;
+		blob.len = c->ca_len;
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (c->proxy_url)
+		curl_easy_setopt(h, CURLOPT_PROXY, c->proxy_url);
+	if (c->cert || kc->exec_cert) {
+		blob.data = kc->exec_cert ? kc->exec_cert : c->cert;
+		blob.len = kc->exec_cert ? strlen(kc->exec_cert) : c->cert_len;
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+		blob.data = kc->exec_key ? kc->exec_key : c->key;
+		blob.len = kc->exec_key ? strlen(kc->exec_key) : c->key_len;
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+	}
+	if (kc->token) {
+		size_t n = strlen(kc->token) + 32;
+		char *hv = malloc(n);
+		if (!hv)
+			return kerr(err, KUBE_ENOMEM, 0, "out of memory");
+		snprintf(hv, n, "Authorization: Bearer %s", kc->token);
+		*hdrs = curl_slist_append(*hdrs, hv);
+		memset(hv, 0, n);
+		free(hv);
+	} else if (c->username && c->password) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+	}
+	*hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+	if (content_type) {
+		char ct[128];
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		*hdrs = curl_slist_append(*hdrs, ct);
+	}
+	/* "Expect: 100-continue" costs a round trip on every PUT/POST */
+	*hdrs = curl_slist_append(*hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+	if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	else
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	return KUBE_OK;
+}
+
+void kube_http_error(long status, const char *body, size_t len, struct kube_error *err)
+{
+	cJSON *j = body && len ? json_parse(body, len) : NULL;
+	const char *msg = j ? json_str(j, "message") : NULL;
+	const char *reason = j ? json_str(j, "reason") : NULL;
+	enum kube_rc rc;
+
+	switch (status) {
+	case 401: rc = KUBE_EUNAUTHORIZED; break;
+	case 403: rc = KUBE_EFORBIDDEN; break;
+	case 404: rc = KUBE_ENOTFOUND; break;
+	case 409: rc = KUBE_ECONFLICT; break;
+	case 410: rc = KUBE_EGONE; break;
+	case 429: rc = KUBE_EUNAVAILABLE; break;
+	default: rc = status >= 500 ? KUBE_EUNAVAILABLE : KUBE_EINVALID; break;
+	}
+	memset(err, 0, sizeof(*err));
+	err->rc = rc;
+	err->http_status = status;
+	if (reason)
+		snprintf(err->reason, sizeof(err->reason), "%s", reason);
+	if (msg)
+		snprintf(err->message, sizeof(err->message), "%s", msg);
+	else
+		snprintf(err->message, sizeof(err->message), "HTTP %ld from the API server", status);
+	cJSON_Delete(j);
+}
+
+int kube_curl_error(CURLcode cc, const char *errbuf, const char *server, struct kube_error *err)
+{
+	const char *detail = errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
+
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+		/* never retried, never downgraded: someone must fix the CA */
+		return kerr(err, KUBE_ETLS, 0,
+		            "TLS verification of %s failed: %s (check the cluster's certificate-authority)", server,
+		            detail);
+	case CURLE_OPERATION_TIMEDOUT: return kerr(err, KUBE_EUNAVAILABLE, 0, "%s: timed out: %s", server, detail);
+	default:
+		kerr(err, KUBE_EUNAVAILABLE, 0, "%s: %s", server, detail);
+		snprintf(err->reason, sizeof(err->reason), "Unavailable");
+		return KUBE_EUNAVAILABLE;
+	}
+}
+
+int64_t kube_backoff_ms(struct kube_client *kc, unsigned n)
+{
+	int64_t d = KUBE_BACKOFF_BASE_MS;
+	uint64_t x;
+
+	while (n-- > 1 && d < KUBE_BACKOFF_CAP_MS)
+		d *= 2;
+	if (d > KUBE_BACKOFF_CAP_MS)
+		d = KUBE_BACKOFF_CAP_MS;
+	/* xorshift64*: half fixed, half random, so many waiters spread out */
+	x = kc->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	kc->rng = x;
+	return d / 2 + (int64_t)((x * 2685821657736338717ULL) % (uint64_t)(d / 2 + 1));
+}
+
+int64_t kube_parse_retry_after(const char *v, size_t len)
+{
+	int64_t s = 0;
+	size_t i = 0;
+
+	while (i < len && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	if (i == len || v[i] < '0' || v[i] > '9')
+		return -1; /* HTTP-dates are not used by the API server */
+	for (; i < len && v[i] >= '0' && v[i] <= '9'; i++) {
+		s = s * 10 + (v[i] - '0');
+		if (s > 3600)
+			s = 3600;
+	}
+	return s * 1000;
+}
+
+struct req_ctx {
+	struct kbuf body;
+	int64_t retry_after_ms;
+};
+
+static size_t req_write(char *p, size_t sz, size_t n, void *ud)
+{
+	struct req_ctx *rc = ud;
+	return kbuf_append(&rc->body, p, sz * n) < 0 ? 0 : sz * n;
+}
+
+static size_t req_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct req_ctx *rc = ud;
+	size_t len = sz * n;
+
+	if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0)
+		rc->retry_after_ms = kube_parse_retry_after(p + 12, len - 12);
+	return len;
+}
+
+void kube_response_free(struct kube_response *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+int kube_request(struct kube_client *kc, const char *method, const char *path, const char *content_type,
+                 const char *body, size_t body_len, int64_t deadline_ms, struct kube_response *resp,
+                 struct kube_error *err)
+{
+	struct req_ctx ctx;
+	unsigned failures = 0;
+	int refreshed = 0, rc;
+
+	memset(err, 0, sizeof(*err));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.body.max = KUBE_MAX_BODY;
+	if (resp)
+		memset(resp, 0, sizeof(*resp));
+	if (!deadline_ms)
+		deadline_ms = kube_now_ms() + KUBE_ATTEMPT_TIMEOUT_MS;
+	for (;;) {
+		CURL *h = kc->easy;
+		struct curl_slist *hdrs = NULL;
+		char errbuf[CURL_ERROR_SIZE] = "";
+		int64_t left = deadline_ms - kube_now_ms(), wait;
+		long status = 0;
+		CURLcode cc;
+
+		if (left <= 0) {
+			if (err->rc == KUBE_OK)
+				kerr(err, KUBE_ETIMEOUT, 0, "%s %s: deadline reached", method, path);
+			else
+				err->rc = err->rc == KUBE_EUNAVAILABLE ? KUBE_EUNAVAILABLE : KUBE_ETIMEOUT;
+			rc = err->rc;
+			goto out;
+		}
+		curl_easy_reset(h);
+		kbuf_reset(&ctx.body);
+		ctx.retry_after_ms = -1;
+		rc = kube_setup_easy(kc, h, method, path, content_type, &hdrs, err);
+		if (rc != KUBE_OK)
+			goto out;
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, req_write);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, req_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, &ctx);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+		                 (long)(left < KUBE_ATTEMPT_TIMEOUT_MS ? left : KUBE_ATTEMPT_TIMEOUT_MS));
+		if (body) {
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		}
+		cc = curl_easy_perform(h);
+		curl_slist_free_all(hdrs);
+		if (cc == CURLE_WRITE_ERROR && ctx.body.toobig) {
+			rc = kerr(err, KUBE_ETOOBIG, 0, "%s %s: response larger than %u MiB", method, path,
+			          KUBE_MAX_BODY >> 20);
+			goto out;
+		}
+		if (cc != CURLE_OK) {
+			rc = kube_curl_error(cc, errbuf, kc->cfg.server, err);
+			if (rc != KUBE_EUNAVAILABLE)
+				goto out;
+		} else {
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+			if (status >= 200 && status < 300) {
+				rc = KUBE_OK;
+				goto out;
+			}
+			kube_http_error(status, ctx.body.data, ctx.body.len, err);
+			rc = err->rc;
+			if (status == 401 && !refreshed && (kc->cfg.token_file || kc->cfg.has_exec)) {
+				/* rotated token or expired exec credential: one fresh try */
+				refreshed = 1;
+				rc = kube_refresh_credentials(kc, 1, err);
+				if (rc != KUBE_OK)
+					goto out;
+				continue;
+			}
+			if (rc != KUBE_EUNAVAILABLE)
+				goto out;
+		}
+		failures++;
+		wait = ctx.retry_after_ms >= 0 ? ctx.retry_after_ms : kube_backoff_ms(kc, failures);
+		left = deadline_ms - kube_now_ms();
+		if (wait > left)
+			wait = left > 0 ? left : 0;
+		log_debug("%s %s: %s; retrying in %lld ms", method, path, err->message, (long long)wait);
+		if (wait > 0) {
+			struct timespec ts = {.tv_sec = (time_t)(wait / 1000),
+			                      .tv_nsec = (long)(wait % 1000) * 1000000L};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
+out:
+	if (resp && (rc == KUBE_OK || ctx.body.data)) {
+		resp->status = 0;
+		curl_easy_getinfo(kc->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+		resp->body = ctx.body.data;
+		resp->len = ctx.body.len;
+		resp->retry_after_ms = ctx.retry_after_ms;
+		ctx.body.data = NULL;
+	}
+	kbuf_free(&ctx.body);
+	if (rc == KUBE_OK)
+		memset(err, 0, sizeof(*err));
+	return rc;
+}
+
+int kube_get_json(struct kube_client *kc, const char *path, int64_t deadline_ms, cJSON **out, struct kube_error *err)
+{
+	struct kube_response r;
+	int rc = kube_request(kc, "GET", path, NULL, NULL, 0, deadline_ms, &r, err);
+
+	*out = NULL;
+	if (rc == KUBE_OK) {
+		*out = json_parse(r.body, r.len);
+		if (!*out)
+			rc = kerr(err, KUBE_EPROTO, r.status, "GET %s: the API server answered invalid JSON", path);
+	}
+	kube_response_free(&r);
+	return rc;
+}
+
+char *kube_query_escape(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.' || c == '~') {
+			if (n + 1 >= len)
+				return NULL;
+			buf[n++] = (char)c;
+		} else {
+			if (n + 3 >= len)
+				return NULL;
+			buf[n++] = '%';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 15];
+		}
+	}
+	if (n >= len)
+		return NULL;
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *kube_strerror(enum kube_rc rc)
+{
+	switch (rc) {
+	case KUBE_OK: return "ok";
+	case KUBE_ECONFIG: return "configuration error";
+	case KUBE_ENOCONFIG: return "no configuration";
+	case KUBE_EUNAUTHORIZED: return "unauthorized";
+	case KUBE_EFORBIDDEN: return "forbidden";
+	case KUBE_ENOTFOUND: return "not found";
+	case KUBE_ECONFLICT: return "conflict";
+	case KUBE_EGONE: return "gone";
+	case KUBE_EINVALID: return "rejected";
+	case KUBE_EUNAVAILABLE: return "unavailable";
+	case KUBE_ETIMEOUT: return "timed out";
+	case KUBE_ETLS: return "TLS verification failed";
+	case KUBE_ETOOBIG: return "response too large";
+	case KUBE_EPROTO: return "protocol error";
+	case KUBE_ECANCELLED: return "cancelled";
+	case KUBE_ENOMEM: return "out of memory";
+	}
+	return "error";
+}

@@ -1,0 +1,48 @@
+/*
+ * kube_internal.h - what watch.c shares with kube.c. Not for the binaries.
+ */
+#ifndef MG_KUBE_INTERNAL_H
+#define MG_KUBE_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "kube.h"
+
+/* A growable buffer with a hard cap (curl's dynbuf "toobig" habit). */
+struct kbuf {
+	char *data;
+	size_t len, cap, max;
+	int toobig;
+};
+int kbuf_append(struct kbuf *b, const char *p, size_t n); /* -1 when over max */
+void kbuf_reset(struct kbuf *b);
+void kbuf_free(struct kbuf *b);
+
+/*
+ * Configure an easy handle for one request: URL (server + path), TLS
+ * material, proxy, credentials (fresh token; *hdrs must be freed with
+ * curl_slist_free_all after the transfer). Returns KUBE_OK or an error
+ * (credentials could not be obtained).
+ */
+int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const char *path, const char *content_type,
+                    struct curl_slist **hdrs, struct kube_error *err);
+
+/*
+ * Make sure the credentials are current: re-read a token file older than
+ * a minute (force: always), re-run an exec plugin whose credential expired
+ * (force: always).
+ */
+int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err);
+
+/* Fill err from an HTTP status and the response body (a Status object). */
+void kube_http_error(long status, const char *body, size_t len, struct kube_error *err);
+/* Fill err from a failed transfer; returns err->rc. */
+int kube_curl_error(CURLcode cc, const char *errbuf, const char *server, struct kube_error *err);
+
+/* Jittered exponential backoff for the n-th consecutive failure (n >= 1). */
+int64_t kube_backoff_ms(struct kube_client *kc, unsigned n);
+
+/* Parse a Retry-After header value (seconds) into ms, or -1. */
+int64_t kube_parse_retry_after(const char *v, size_t len);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * kubeconfig.h - internal to lib/: the resolved connection settings, from a
+ * kubeconfig file (libyaml) or the in-cluster service account, and the
+ * ExecCredential plugin protocol. kube.c is the only user outside tests.
+ */
+#ifndef MG_KUBECONFIG_H
+#define MG_KUBECONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kube.h"
+
+#define KCFG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
+struct kcfg_exec {
+	char *api_version;
+	char *command;
+	char **argv; /* argv[0] = command, NULL-terminated */
+	char **env;  /* "NAME=VALUE" additions, NULL-terminated */
+	char *install_hint;
+};
+
+/* Every string is heap-owned by the struct; kcfg_free releases it all. */
+struct kube_config {
+	char *server; /* https://host:port, no trailing slash */
+	char *ca;     /* PEM, NUL-terminated; ca_len excludes the NUL */
+	size_t ca_len;
+	char *cert, *key; /* client certificate and key, PEM */
+	size_t cert_len, key_len;
+	char *token;      /* static token (kubeconfig "token") */
+	char *token_file; /* re-read periodically (tokenFile / in-cluster) */
+	char *username, *password;
+	int insecure; /* insecure-skip-tls-verify */
+	char *proxy_url;
+	char *tls_server_name;
+	char *namespace; /* never NULL after a successful load */
+	char *source;    /* "kubeconfig /path (context x)" / "in-cluster ..." */
+	char *user_name; /* kubeconfig user name, for messages */
+	int in_cluster;
+	int has_exec;
+	struct kcfg_exec exec;
+};
+
+/* Resolve per the order in kube.h. KUBE_OK, KUBE_ECONFIG or KUBE_ENOCONFIG. */
+int kcfg_load(const struct kube_conn_opts *opts, struct kube_config *cfg, struct kube_error *err);
+
+/*
+ * Parse kubeconfig text. path is used for messages and to resolve relative
+ * file references; context NULL = current-context. Referenced files are
+ * read. ns_override may be NULL.
+ */
+int kcfg_parse(const char *text, size_t len, const char *path, const char *context, struct kube_config *cfg,
+               struct kube_error *err);
+
+void kcfg_free(struct kube_config *cfg);
+
+/*
+ * Parse an ExecCredential (client.authentication.k8s.io v1 or v1beta1).
+ * Outputs are heap strings (NULL when absent) the caller frees; *expiry_ms
+ * is wall-clock ms since the epoch or 0 when none was given.
+ * Returns 0, or -1 with a message in err.
+ */
+int kcfg_parse_exec_credential(const char *json, size_t len, char **token, char **cert, char **key, int64_t *expiry_ms,
+                               char *err, size_t errlen);
+
+/*
+ * Run the exec plugin and parse its output (stdout capped at 1 MiB, 60 s
+ * limit; stderr passes through). Same outputs as above.
+ */
+int kcfg_run_exec(const struct kube_config *cfg, char **token, char **cert, char **key, int64_t *expiry_ms,
+                  struct kube_error *err);
+
+/* Standard or URL-safe base64, padding optional. *out is NUL-terminated. */
+int kcfg_b64decode(const char *in, size_t len, char **out, size_t *outlen);
+
+/* Read a whole file (cap bytes at most) into a NUL-terminated heap buffer. */
+int kcfg_read_file(const char *path, size_t cap, char **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * log.c - the one place that writes diagnostics (stderr).
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *log_progname = "migration-gate";
+static enum log_format log_fmt = LOG_TEXT;
+static enum log_level log_max = LOG_INFO;
+
+void log_init(const char *prog, enum log_format fmt, enum log_level max)
+{
+	if (prog) {
+		const char *slash = strrchr(prog, '/');
+		log_progname = slash ? slash + 1 : prog;
+	}
+	log_fmt = fmt;
+	log_max = max;
+}
+
+int log_parse_format(const char *s, enum log_format *out)
+{
+	if (strcmp(s, "text") == 0)
+		*out = LOG_TEXT;
+	else if (strcmp(s, "json") == 0)
+		*out = LOG_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+enum log_format log_get_format(void) { return log_fmt; }
+enum log_level log_get_level(void) { return log_max; }
+const char *log_prog(void) { return log_progname; }
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+/* JSON string body escaping into a bounded buffer (truncates). */
+static size_t json_escape_into(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	for (; *src && n + 7 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c == '"' || c == '\\') {
+			dst[n++] = '\\';
+			dst[n++] = (char)c;
+		} else if (c == '\n') {
+			dst[n++] = '\\';
+			dst[n++] = 'n';
+		} else if (c == '\t') {
+			dst[n++] = '\\';
+			dst[n++] = 't';
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
+		} else {
+			dst[n++] = (char)c;
+		}
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+{
+	char msg[4096];
+
+	if (lvl > log_max)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_fmt == LOG_JSON) {
+		char esc[8192];
+		char ts[32];
+		struct timespec now;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		json_escape_into(esc, sizeof(esc), msg);
+		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"prog\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
+		        now.tv_nsec / 1000000L, log_progname, level_names[lvl], esc);
+	} else if (lvl == LOG_ERROR || lvl == LOG_WARN) {
+		fprintf(stderr, "%s: %s: %s\n", log_progname, level_names[lvl], msg);
+	} else {
+		fprintf(stderr, "%s: %s\n", log_progname, msg);
+	}
+	fflush(stderr);
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lvl, fmt, ap);
+	va_end(ap);
+}

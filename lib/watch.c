@@ -1,0 +1,537 @@
+/*
+ * watch.c - list-then-watch state machines, one per spec, on one curl multi
+ * handle. The framing of the watch stream (newline-delimited JSON events,
+ * arriving in arbitrary chunks) is bounded and fed straight from libcurl's
+ * write callback, so an event is decoded the moment its last byte arrives.
+ */
+#include "watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "json.h"
+#include "kube_internal.h"
+#include "log.h"
+
+#define WATCH_DEFAULT_TIMEOUT_S 300
+#define WATCH_DEFAULT_MAX_LINE (16u << 20)
+#define WATCH_DEFAULT_MAX_LIST (256u << 20)
+#define WATCH_LIST_TIMEOUT_MS 60000
+#define WATCH_UNAVAILABLE_AFTER 3 /* consecutive failures before on_unavailable */
+#define WATCH_HEALTHY_STREAM_MS 5000
+
+enum wphase { W_IDLE, W_LIST, W_WATCH };
+
+struct wstate {
+	const struct watch_spec *spec;
+	size_t index;
+	CURL *h;
+	struct curl_slist *hdrs;
+	enum wphase phase;
+	int need_list;
+	char rv[64];
+	struct kbuf body; /* list body */
+	struct kbuf line; /* partial watch line */
+	int64_t next_ms;  /* start of the next request while idle */
+	int64_t started_ms;
+	unsigned failures;
+	int reported;     /* on_unavailable called in this failure streak */
+	int auth_retried; /* a 401 already caused a credential refresh */
+	int gone;         /* ERROR 410 in the stream */
+	int bad_stream;   /* malformed or oversized line */
+	size_t events;    /* events in the current stream */
+	int64_t retry_after_ms;
+	char errbuf[CURL_ERROR_SIZE];
+	struct kube_error last;
+	struct wrun *run;
+};
+
+struct wrun {
+	struct kube_client *kc;
+	const struct watch_opts *opts;
+	watch_cb cb;
+	void *ctx;
+	int stop; /* 1 ok, -1 cancelled, -2 fatal (err set) */
+	struct kube_error *err;
+	CURLM *multi;
+};
+
+/*
+ * Feed bytes to the line framer; calls on_line for each complete line
+ * (without the newline). Returns 0, -1 when a line exceeds the cap, or the
+ * first non-zero value returned by on_line.
+ */
+static int watch_frame(struct kbuf *line, const char *data, size_t n, int (*on_line)(void *, char *, size_t), void *ud)
+{
+	while (n) {
+		const char *nl = memchr(data, '\n', n);
+		size_t take = nl ? (size_t)(nl - data) : n;
+
+		if (kbuf_append(line, data, take) < 0)
+			return -1;
+		if (!nl)
+			return 0;
+		data += take + 1;
+		n -= take + 1;
+		if (line->len) {
+			int rc;
+			size_t len = line->len;
+			if (line->data[len - 1] == '\r')
+				line->data[--len] = '\0';
+			rc = len ? on_line(ud, line->data, len) : 0;
+			kbuf_reset(line);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static void set_rv(struct wstate *w, const cJSON *obj)
+{
+	const char *rv = json_str(obj, "metadata.resourceVersion");
+
+	if (rv && strlen(rv) < sizeof(w->rv))
+		snprintf(w->rv, sizeof(w->rv), "%s", rv);
+}
+
+static int deliver(struct wstate *w, enum watch_event ev, const cJSON *obj)
+{
+	int rc = w->run->cb(w->run->ctx, w->index, ev, obj);
+
+	if (rc > 0)
+		w->run->stop = 1;
+	else if (rc < 0)
+		w->run->stop = -1;
+	return rc;
+}
+
+/* One watch event line. Returns non-zero to end the stream. */
+static int watch_line(void *ud, char *p, size_t len)
+{
+	struct wstate *w = ud;
+	cJSON *j = json_parse(p, len);
+	const char *type = j ? json_str(j, "type") : NULL;
+	const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
+	int rc = 0;
+
+	if (!type || !cJSON_IsObject(obj)) {
+		log_debug("watch %s: malformed event line (%zu bytes); re-watching", w->spec->what, len);
+		w->bad_stream = 1;
+		rc = 1;
+		goto out;
+	}
+	w->events++;
+	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
+		set_rv(w, obj);
+		rc = deliver(w,
+		             type[0] == 'A'   ? WATCH_ADDED
+		             : type[0] == 'M' ? WATCH_MODIFIED
+		                              : WATCH_DELETED,
+		             obj)
+		         ? 1
+		         : 0;
+	} else if (strcmp(type, "BOOKMARK") == 0) {
+		set_rv(w, obj);
+	} else if (strcmp(type, "ERROR") == 0) {
+		int64_t code = json_int(obj, "code", 0);
+		const char *msg = json_str(obj, "message");
+
+		if (code == 410) {
+			/* our resourceVersion fell out of the server's history */
+			log_debug("watch %s: %s; relisting", w->spec->what, msg ? msg : "410 Gone");
+			w->gone = 1;
+		} else {
+			kube_http_error((long)code, p, len, &w->last);
+			w->bad_stream = 1;
+			log_debug("watch %s: error event %lld: %s", w->spec->what, (long long)code, msg ? msg : "");
+		}
+		rc = 1;
+	}
+out:
+	cJSON_Delete(j);
+	return rc;
+}
+
+static size_t watch_write(char *p, size_t sz, size_t n, void *ud)
+{
+	struct wstate *w = ud;
+	size_t len = sz * n;
+	long status = 0;
+
+	if (w->run->stop)
+		return 0;
+	if (w->phase == W_LIST)
+		return kbuf_append(&w->body, p, len) < 0 ? 0 : len;
+	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) /* an error Status body: keep it for the message */
+		return kbuf_append(&w->body, p, len) < 0 ? 0 : len;
+	switch (watch_frame(&w->line, p, len, watch_line, w)) {
+	case 0: return len;
+	case -1:
+		log_warn("watch %s: an event is larger than %zu bytes; re-watching", w->spec->what, w->line.max);
+		w->bad_stream = 1;
+		return 0;
+	default: return 0;
+	}
+}
+
+static size_t watch_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct wstate *w = ud;
+	size_t len = sz * n;
+
+	if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0)
+		w->retry_after_ms = kube_parse_retry_after(p + 12, len - 12);
+	return len;
+}
+
+static int append_param(char *q, size_t cap, size_t *n, const char *key, const char *val)
+{
+	char esc[2048];
+	int w;
+
+	if (!kube_query_escape(val, esc, sizeof(esc)))
+		return -1;
+	w = snprintf(q + *n, cap - *n, "%s%s=%s", *n ? "&" : "", key, esc);
+	if (w < 0 || (size_t)w >= cap - *n)
+		return -1;
+	*n += (size_t)w;
+	return 0;
+}
+
+static int wstart(struct wrun *r, struct wstate *w)
+{
+	char q[4096], path[6144];
+	size_t n = 0;
+	int list = w->need_list || !w->rv[0];
+	int timeout_s = r->opts->timeout_seconds > 0 ? r->opts->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
+	int rc;
+
+	if ((w->spec->label_selector && append_param(q, sizeof(q), &n, "labelSelector", w->spec->label_selector)) ||
+	    (w->spec->field_selector && append_param(q, sizeof(q), &n, "fieldSelector", w->spec->field_selector)))
+		goto toolong;
+	if (!list) {
+		char t[16];
+		snprintf(t, sizeof(t), "%d", timeout_s);
+		if (append_param(q, sizeof(q), &n, "watch", "1") ||
+		    append_param(q, sizeof(q), &n, "resourceVersion", w->rv) ||
+		    append_param(q, sizeof(q), &n, "allowWatchBookmarks", "true") ||
+		    append_param(q, sizeof(q), &n, "timeoutSeconds", t))
+			goto toolong;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->spec->path, n ? "?" : "", q) >= sizeof(path))
+		goto toolong;
+	curl_easy_reset(w->h);
+	curl_slist_free_all(w->hdrs);
+	w->hdrs = NULL;
+	rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, &w->hdrs, r->err);
+	if (rc != KUBE_OK) {
+		r->stop = -2;
+		return rc;
+	}
+	w->phase = list ? W_LIST : W_WATCH;
+	w->errbuf[0] = '\0';
+	w->retry_after_ms = -1;
+	w->gone = w->bad_stream = 0;
+	w->events = 0;
+	w->started_ms = kube_now_ms();
+	kbuf_reset(&w->body);
+	kbuf_reset(&w->line);
+	curl_easy_setopt(w->h, CURLOPT_ERRORBUFFER, w->errbuf);
+	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
+	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, watch_header);
+	curl_easy_setopt(w->h, CURLOPT_HEADERDATA, w);
+	curl_easy_setopt(w->h, CURLOPT_PRIVATE, w);
+	/* a stream must end by the server's timeout; this only guards a dead peer */
+	curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, list ? (long)WATCH_LIST_TIMEOUT_MS : (long)(timeout_s + 60) * 1000L);
+	log_debug("%s %s", list ? "list" : "watch", path);
+	curl_multi_add_handle(r->multi, w->h);
+	return KUBE_OK;
+toolong:
+	r->stop = -2;
+	memset(r->err, 0, sizeof(*r->err));
+	r->err->rc = KUBE_EINVALID;
+	snprintf(r->err->message, sizeof(r->err->message), "%s: selector too long", w->spec->what);
+	return KUBE_EINVALID;
+}
+
+static void fatal(struct wrun *r, struct wstate *w, const struct kube_error *e)
+{
+	const char *verb = w->phase == W_LIST ? "list" : "watch";
+
+	*r->err = *e;
+	r->stop = -2;
+	if (e->rc == KUBE_EFORBIDDEN || e->rc == KUBE_EUNAUTHORIZED) {
+		snprintf(r->err->message, sizeof(r->err->message), "cannot %s %s (%.200s): %.400s", verb, w->spec->what,
+		         w->spec->path, e->message);
+		snprintf(r->err->reason, sizeof(r->err->reason), "%s", verb);
+	}
+}
+
+/* A retriable failure: schedule the next attempt with backoff. */
+static void retry_later(struct wrun *r, struct wstate *w, const struct kube_error *e, int relist)
+{
+	int64_t wait;
+
+	w->last = *e;
+	w->failures++;
+	if (relist)
+		w->need_list = 1;
+	wait = w->retry_after_ms >= 0 ? w->retry_after_ms : kube_backoff_ms(r->kc, w->failures);
+	w->next_ms = kube_now_ms() + wait;
+	log_debug("%s %s: %s; retrying in %lld ms", w->phase == W_LIST ? "list" : "watch", w->spec->what, e->message,
+	          (long long)wait);
+	if (w->failures >= WATCH_UNAVAILABLE_AFTER && !w->reported && r->opts->on_unavailable) {
+		w->reported = 1;
+		r->opts->on_unavailable(r->ctx, e);
+	}
+}
+
+static void healthy(struct wstate *w)
+{
+	w->failures = 0;
+	w->reported = 0;
+	w->auth_retried = 0;
+	memset(&w->last, 0, sizeof(w->last));
+}
+
+static void list_done(struct wrun *r, struct wstate *w)
+{
+	cJSON *j = json_parse(w->body.data, w->body.len);
+	const cJSON *items = j ? cJSON_GetObjectItemCaseSensitive(j, "items") : NULL;
+	const cJSON *it;
+	struct kube_error e;
+
+	if (!cJSON_IsArray(items)) {
+		memset(&e, 0, sizeof(e));
+		e.rc = KUBE_EPROTO;
+		snprintf(e.message, sizeof(e.message), "list %s: the API server answered an invalid list",
+		         w->spec->what);
+		cJSON_Delete(j);
+		retry_later(r, w, &e, 1);
+		return;
+	}
+	healthy(w);
+	w->need_list = 0;
+	w->rv[0] = '\0';
+	set_rv(w, j);
+	if (deliver(w, WATCH_RESET, NULL) == 0) {
+		cJSON_ArrayForEach (it, items) {
+			if (deliver(w, WATCH_ADDED, it) != 0)
+				break;
+		}
+	}
+	if (!r->stop)
+		deliver(w, WATCH_SYNCED, NULL);
+	cJSON_Delete(j);
+	w->next_ms = 0; /* watch right away */
+}
+
+/* A transfer ended; w->phase still says which kind until the end. */
+static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
+{
+	long status = 0;
+	struct kube_error e;
+	int64_t lasted = kube_now_ms() - w->started_ms;
+
+	curl_multi_remove_handle(r->multi, w->h);
+	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	memset(&e, 0, sizeof(e));
+	if (r->stop)
+		goto out;
+	if (w->phase == W_WATCH && w->gone) {
+		w->need_list = 1;
+		w->next_ms = 0;
+		goto out;
+	}
+	if (w->phase == W_WATCH && w->bad_stream) {
+		e = w->last;
+		if (!e.rc) {
+			e.rc = KUBE_EPROTO;
+			snprintf(e.message, sizeof(e.message), "malformed watch stream");
+		}
+		retry_later(r, w, &e, 0);
+		goto out;
+	}
+	/* a write error on an error response is only our refusal to stream it */
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status != 200 && !w->body.toobig)) {
+		if (w->phase == W_LIST && w->body.toobig) {
+			e.rc = KUBE_ETOOBIG;
+			snprintf(e.message, sizeof(e.message), "list %s: larger than the %zu-byte cap", w->spec->what,
+			         w->body.max);
+			fatal(r, w, &e);
+			goto out;
+		}
+		kube_curl_error(cc, w->errbuf, kube_server(r->kc), &e);
+		if (e.rc == KUBE_ETLS)
+			fatal(r, w, &e);
+		else if (w->phase == W_WATCH && status == 200 && lasted >= WATCH_HEALTHY_STREAM_MS)
+			w->next_ms = 0; /* a stream that worked for a while broke: resume at once */
+		else
+			retry_later(r, w, &e, w->phase == W_LIST);
+		goto out;
+	}
+	if (status == 200) {
+		if (w->phase == W_LIST) {
+			list_done(r, w);
+		} else if (w->events == 0 && lasted < 1000) {
+			/* closed at once without a word: do not spin on it */
+			e.rc = KUBE_EUNAVAILABLE;
+			snprintf(e.message, sizeof(e.message), "watch %s closed immediately", w->spec->what);
+			retry_later(r, w, &e, 0);
+		} else {
+			healthy(w);
+			w->next_ms = 0; /* server timeout or EOF: re-watch from rv */
+		}
+		goto out;
+	}
+	kube_http_error(status, w->body.data, w->body.len, &e);
+	switch (e.rc) {
+	case KUBE_EGONE:
+		w->need_list = 1;
+		w->next_ms = 0;
+		break;
+	case KUBE_EUNAUTHORIZED:
+		if (!w->auth_retried) {
+			struct kube_error re;
+			/* rotated token: re-read it and try once more */
+			w->auth_retried = 1;
+			if (kube_refresh_credentials(r->kc, 1, &re) != KUBE_OK)
+				fatal(r, w, &re);
+			w->next_ms = 0;
+			break;
+		}
+		fatal(r, w, &e);
+		break;
+	case KUBE_EUNAVAILABLE: retry_later(r, w, &e, w->phase == W_LIST); break;
+	default: fatal(r, w, &e); break;
+	}
+out:
+	w->phase = W_IDLE;
+}
+
+int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nspecs, const struct watch_opts *opts,
+              watch_cb cb, void *ctx, struct kube_error *err)
+{
+	struct wrun r;
+	struct wstate *ws = calloc(nspecs, sizeof(*ws));
+	int64_t next_tick;
+	size_t i;
+	int rc = KUBE_OK;
+
+	memset(err, 0, sizeof(*err));
+	memset(&r, 0, sizeof(r));
+	r.kc = kc;
+	r.opts = opts;
+	r.cb = cb;
+	r.ctx = ctx;
+	r.err = err;
+	r.multi = curl_multi_init();
+	if (!ws || !r.multi) {
+		free(ws);
+		if (r.multi)
+			curl_multi_cleanup(r.multi);
+		err->rc = KUBE_ENOMEM;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return KUBE_ENOMEM;
+	}
+	for (i = 0; i < nspecs; i++) {
+		ws[i].spec = &specs[i];
+		ws[i].index = i;
+		ws[i].run = &r;
+		ws[i].need_list = 1;
+		ws[i].body.max = opts->max_list ? opts->max_list : WATCH_DEFAULT_MAX_LIST;
+		ws[i].line.max = opts->max_line ? opts->max_line : WATCH_DEFAULT_MAX_LINE;
+		ws[i].h = curl_easy_init();
+		if (!ws[i].h) {
+			r.stop = -2;
+			err->rc = KUBE_ENOMEM;
+			snprintf(err->message, sizeof(err->message), "out of memory");
+		}
+	}
+	next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0;
+	while (!r.stop) {
+		int64_t now = kube_now_ms(), wake = INT64_MAX;
+		int running, msgs;
+		CURLMsg *m;
+
+		if (opts->deadline_ms && now >= opts->deadline_ms) {
+			rc = KUBE_ETIMEOUT;
+			err->rc = KUBE_ETIMEOUT;
+			snprintf(err->message, sizeof(err->message), "deadline reached");
+			for (i = 0; i < nspecs; i++) {
+				if (ws[i].failures && ws[i].last.rc == KUBE_EUNAVAILABLE) {
+					*err = ws[i].last;
+					err->rc = KUBE_ETIMEOUT;
+					snprintf(err->reason, sizeof(err->reason), "Unavailable");
+				}
+			}
+			break;
+		}
+		if (next_tick && now >= next_tick) {
+			opts->on_tick(ctx);
+			next_tick = now + opts->tick_ms;
+			if (r.stop)
+				break;
+		}
+		for (i = 0; i < nspecs && !r.stop; i++) {
+			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now)
+				wstart(&r, &ws[i]);
+			if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
+				wake = ws[i].next_ms;
+		}
+		if (r.stop)
+			break;
+		curl_multi_perform(r.multi, &running);
+		while ((m = curl_multi_info_read(r.multi, &msgs))) {
+			struct wstate *w = NULL;
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			if (w)
+				transfer_done(&r, w, m->data.result);
+		}
+		if (r.stop)
+			break;
+		/* anything to start right away? */
+		now = kube_now_ms();
+		for (i = 0; i < nspecs; i++)
+			if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
+				wake = ws[i].next_ms;
+		if (wake <= now)
+			continue;
+		if (next_tick && next_tick < wake)
+			wake = next_tick;
+		if (opts->deadline_ms && opts->deadline_ms < wake)
+			wake = opts->deadline_ms;
+		{
+			int64_t t = wake == INT64_MAX ? 60000 : wake - now;
+			if (t > 60000)
+				t = 60000;
+			curl_multi_poll(r.multi, NULL, 0, (int)(t < 0 ? 0 : t), NULL);
+		}
+	}
+	if (r.stop == 1)
+		rc = KUBE_OK;
+	else if (r.stop == -1)
+		rc = err->rc = KUBE_ECANCELLED;
+	else if (r.stop == -2)
+		rc = err->rc;
+	for (i = 0; i < nspecs; i++) {
+		if (ws[i].h) {
+			curl_multi_remove_handle(r.multi, ws[i].h);
+			curl_easy_cleanup(ws[i].h);
+		}
+		curl_slist_free_all(ws[i].hdrs);
+		kbuf_free(&ws[i].body);
+		kbuf_free(&ws[i].line);
+	}
+	curl_multi_cleanup(r.multi);
+	free(ws);
+	return rc;
+}

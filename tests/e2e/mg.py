@@ -1,0 +1,89 @@
+"""Shared helpers for the black-box tests of the static binaries.
+
+    from mg import BIN, run, start, in_cluster_cmd, job, KubeSim
+
+BIN(name) is the binary under test (build/NAME; $MG_BUILD_DIR overrides).
+in_cluster_cmd(ks, argv) wraps argv so it runs in real in-cluster mode: a
+private mount namespace (unshare -m) with a tmpfs on /run and kubesim's
+service-account directory bind-mounted at
+/run/secrets/kubernetes.io/serviceaccount (/var/run is a link to /run), plus
+KUBERNETES_SERVICE_HOST/PORT. Nothing is created on the real filesystem.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
+
+from kubesim_client import KubeSim  # noqa: E402,F401
+
+BUILD = os.environ.get("MG_BUILD_DIR", os.path.join(ROOT, "build"))
+SA_MOUNT = "/run/secrets/kubernetes.io/serviceaccount"
+
+
+def BIN(name):
+    return os.path.join(BUILD, name)
+
+
+def clean_env(extra=None):
+    """An environment without any ambient Kubernetes configuration."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KUBERNETES_", "WAIT_FOR_JOB_", "RELEASE_CHECK_", "MR_"))
+           and k not in ("KUBECONFIG", "JOB_NAME", "POD_NAME")}
+    env["HOME"] = "/nonexistent-home"
+    env.update(extra or {})
+    return env
+
+
+def run(argv, timeout=30, env=None, **kw):
+    """Run to completion; returns CompletedProcess with text stdout/stderr."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env or clean_env(), **kw)
+
+
+def start(argv, env=None, **kw):
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env or clean_env(), **kw)
+
+
+def can_unshare():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+def in_cluster_cmd(ks, argv):
+    script = ('set -e; mount -t tmpfs tmpfs /run; mkdir -p "$SA_MOUNT"; '
+              'mount --bind "$SA_SRC" "$SA_MOUNT"; exec "$@"')
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *argv]
+
+
+def in_cluster_env(ks, extra=None):
+    env = clean_env(ks.in_cluster_env())
+    env["SA_SRC"] = ks.sa_dir
+    env["SA_MOUNT"] = SA_MOUNT
+    env.update(extra or {})
+    return env
+
+
+def job(name, ns="default", status=None, labels=None):
+    """A Job object as the API server would store it, with the given status."""
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+        "spec": {"backoffLimit": 2, "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "migrate", "image": "migrate:1"}]}}},
+        "status": status or {"active": 1},
+    }
+
+
+COMPLETE = {"succeeded": 1, "active": 0,
+            "conditions": [{"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached"},
+                           {"type": "Complete", "status": "True", "reason": "CompletionsReached"}]}
+FAILED = {"failed": 3, "active": 0,
+          "conditions": [{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                          "message": "Job has reached the specified backoff limit"},
+                         {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                          "message": "Job has reached the specified backoff limit"}]}

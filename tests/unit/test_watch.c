@@ -1,0 +1,260 @@
+/*
+ * Unit tests: lib/watch.c framing and event decoding, lib/kube.c backoff,
+ * Retry-After, Status classification and query escaping.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "../../lib/json.c"
+#include "../../lib/log.c"
+#include "../../lib/kubeconfig.c"
+#include "../../lib/kube.c"
+#include "../../lib/watch.c"
+
+struct lines {
+	char got[16][256];
+	size_t n;
+	int stop_at;
+};
+
+static int collect(void *ud, char *p, size_t len)
+{
+	struct lines *l = ud;
+	assert_true(l->n < 16);
+	assert_int_equal(strlen(p), len); /* NUL-terminated, no newline */
+	snprintf(l->got[l->n++], sizeof(l->got[0]), "%s", p);
+	return l->stop_at && (int)l->n == l->stop_at ? 7 : 0;
+}
+
+static void framing_split_anywhere(void **state)
+{
+	static const char stream[] = "{\"a\":1}\n{\"b\":\"\xc3\xa9t\xc3\xa9\"}\r\n\n{\"c\":3}\n{\"partial";
+	size_t cut;
+	(void)state;
+	/* every split point, byte by byte and in two pieces, gives the same lines */
+	for (cut = 0; cut <= sizeof(stream) - 1; cut++) {
+		struct kbuf line = {.max = 1024};
+		struct lines l = {0};
+		assert_int_equal(watch_frame(&line, stream, cut, collect, &l), 0);
+		assert_int_equal(watch_frame(&line, stream + cut, sizeof(stream) - 1 - cut, collect, &l), 0);
+		assert_int_equal(l.n, 3);
+		assert_string_equal(l.got[0], "{\"a\":1}");
+		assert_string_equal(l.got[1], "{\"b\":\"\xc3\xa9t\xc3\xa9\"}"); /* UTF-8 split mid-character survives */
+		assert_string_equal(l.got[2], "{\"c\":3}");
+		assert_string_equal(line.data, "{\"partial");
+		kbuf_free(&line);
+	}
+	{
+		struct kbuf line = {.max = 1024};
+		struct lines l = {0};
+		size_t i;
+		for (i = 0; i < sizeof(stream) - 1; i++)
+			assert_int_equal(watch_frame(&line, stream + i, 1, collect, &l), 0);
+		assert_int_equal(l.n, 3);
+		kbuf_free(&line);
+	}
+}
+
+static void framing_caps_and_stops(void **state)
+{
+	struct kbuf line = {.max = 16};
+	struct lines l = {0};
+	char big[64];
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	/* a line over the cap is refused, even when it arrives in small pieces */
+	assert_int_equal(watch_frame(&line, big, 10, collect, &l), 0);
+	assert_int_equal(watch_frame(&line, big, 10, collect, &l), -1);
+	assert_int_equal(l.n, 0);
+	kbuf_free(&line);
+	/* exactly at the cap is fine */
+	line.max = 16;
+	assert_int_equal(watch_frame(&line, big, 16, collect, &l), 0);
+	assert_int_equal(watch_frame(&line, "\n", 1, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	kbuf_free(&line);
+	/* the callback's stop value is passed through, later lines are not read */
+	line.max = 100;
+	memset(&l, 0, sizeof(l));
+	l.stop_at = 1;
+	assert_int_equal(watch_frame(&line, "a\nb\n", 4, collect, &l), 7);
+	assert_int_equal(l.n, 1);
+	kbuf_free(&line);
+}
+
+struct seen {
+	int n[5];
+	char last_name[64];
+	int stop;
+};
+
+static int record_cb(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj)
+{
+	struct seen *s = ctx;
+	const char *n = obj ? json_str(obj, "metadata.name") : NULL;
+	(void)idx;
+	s->n[ev]++;
+	if (n)
+		snprintf(s->last_name, sizeof(s->last_name), "%s", n);
+	return s->stop;
+}
+
+static void events_decoded(void **state)
+{
+	struct watch_spec spec = {.path = "/apis/batch/v1/namespaces/x/jobs", .what = "jobs.batch"};
+	struct watch_opts o = {0};
+	struct seen s = {0};
+	struct kube_error err = {0};
+	struct wrun r = {.opts = &o, .cb = record_cb, .ctx = &s, .err = &err};
+	struct wstate w = {.spec = &spec, .run = &r};
+	char l1[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"10\"}}}";
+	char l2[] = "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"15\"}}}";
+	char l3[] = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"17\"}}}";
+	char l4[] = "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"c\",\"resourceVersion\":\"18\"}}}";
+	char gone[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
+	              "\"message\":\"too old resource version: 1 (5)\"}}";
+	char e500[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,\"message\":\"boom\"}}";
+	char junk[] = "{\"type\":\"ADDED\",\"object\":";
+	char notype[] = "{\"object\":{}}";
+	(void)state;
+
+	assert_int_equal(watch_line(&w, l1, strlen(l1)), 0);
+	assert_string_equal(w.rv, "10");
+	assert_int_equal(s.n[WATCH_ADDED], 1);
+	assert_int_equal(watch_line(&w, l2, strlen(l2)), 0);
+	assert_string_equal(w.rv, "15"); /* bookmarks advance the version, no callback */
+	assert_int_equal(watch_line(&w, l3, strlen(l3)), 0);
+	assert_int_equal(watch_line(&w, l4, strlen(l4)), 0);
+	assert_int_equal(s.n[WATCH_MODIFIED], 1);
+	assert_int_equal(s.n[WATCH_DELETED], 1);
+	assert_string_equal(s.last_name, "c");
+	assert_string_equal(w.rv, "18");
+
+	assert_int_equal(watch_line(&w, gone, strlen(gone)), 1);
+	assert_int_equal(w.gone, 1);
+	assert_int_equal(w.bad_stream, 0);
+	w.gone = 0;
+	assert_int_equal(watch_line(&w, e500, strlen(e500)), 1);
+	assert_int_equal(w.bad_stream, 1);
+	assert_int_equal(w.last.http_status, 500);
+	w.bad_stream = 0;
+	assert_int_equal(watch_line(&w, junk, strlen(junk)), 1);
+	assert_int_equal(w.bad_stream, 1);
+	w.bad_stream = 0;
+	assert_int_equal(watch_line(&w, notype, strlen(notype)), 1);
+	assert_int_equal(w.bad_stream, 1);
+
+	/* the callback stops the stream */
+	s.stop = 1;
+	assert_int_equal(watch_line(&w, l1, strlen(l1)), 1);
+	assert_int_equal(r.stop, 1);
+}
+
+static void backoff_bounds(void **state)
+{
+	struct kube_client kc;
+	unsigned n;
+	int64_t prev_max = 0;
+	(void)state;
+	memset(&kc, 0, sizeof(kc));
+	kc.rng = 12345;
+	for (n = 1; n < 40; n++) {
+		int64_t lo = INT64_MAX, hi = 0;
+		int i;
+		for (i = 0; i < 200; i++) {
+			int64_t d = kube_backoff_ms(&kc, n);
+			if (d < lo)
+				lo = d;
+			if (d > hi)
+				hi = d;
+		}
+		assert_true(lo >= 100);
+		assert_true(hi <= KUBE_BACKOFF_CAP_MS);
+		assert_true(hi >= prev_max / 2); /* grows, then stays capped */
+		if (n >= 3)
+			assert_true(hi > lo); /* jittered: many waiters spread out */
+		prev_max = hi;
+	}
+	assert_true(prev_max > KUBE_BACKOFF_CAP_MS / 2);
+}
+
+static void retry_after(void **state)
+{
+	(void)state;
+	assert_int_equal(kube_parse_retry_after(" 3\r\n", 4), 3000);
+	assert_int_equal(kube_parse_retry_after("0", 1), 0);
+	assert_int_equal(kube_parse_retry_after("99999999", 8), 3600000);
+	assert_int_equal(kube_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 29), -1);
+	assert_int_equal(kube_parse_retry_after("", 0), -1);
+}
+
+static void status_classification(void **state)
+{
+	struct kube_error e;
+	static const char forbidden[] =
+	    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"jobs.batch \\\"m\\\" is "
+	    "forbidden: User \\\"system:serviceaccount:a:b\\\" cannot watch resource "
+	    "\\\"jobs\\\"\",\"reason\":\"Forbidden\",\"code\":403}";
+	static const struct {
+		long status;
+		enum kube_rc rc;
+	} map[] = {{401, KUBE_EUNAUTHORIZED}, {403, KUBE_EFORBIDDEN},  {404, KUBE_ENOTFOUND}, {409, KUBE_ECONFLICT},
+	           {410, KUBE_EGONE},         {422, KUBE_EINVALID},    {400, KUBE_EINVALID},  {429, KUBE_EUNAVAILABLE},
+	           {500, KUBE_EUNAVAILABLE},  {503, KUBE_EUNAVAILABLE}};
+	size_t i;
+	(void)state;
+	kube_http_error(403, forbidden, strlen(forbidden), &e);
+	assert_int_equal(e.rc, KUBE_EFORBIDDEN);
+	assert_string_equal(e.reason, "Forbidden");
+	assert_non_null(strstr(e.message, "cannot watch resource \"jobs\""));
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		kube_http_error(map[i].status, "<html>not json", 14, &e);
+		assert_int_equal(e.rc, map[i].rc);
+		assert_int_equal(e.http_status, map[i].status);
+		assert_non_null(strstr(e.message, "HTTP"));
+	}
+	assert_int_equal(kube_curl_error(CURLE_PEER_FAILED_VERIFICATION, "bad cert", "https://x", &e), KUBE_ETLS);
+	assert_non_null(strstr(e.message, "TLS verification"));
+	assert_int_equal(kube_curl_error(CURLE_COULDNT_CONNECT, "", "https://x", &e), KUBE_EUNAVAILABLE);
+}
+
+static void query_escape(void **state)
+{
+	char b[64];
+	(void)state;
+	assert_string_equal(kube_query_escape("app in (a,b),x!=y", b, sizeof(b)), "app%20in%20%28a%2Cb%29%2Cx%21%3Dy");
+	assert_string_equal(kube_query_escape("metadata.name=m-1", b, sizeof(b)), "metadata.name%3Dm-1");
+	assert_null(kube_query_escape("=====", b, 10));
+}
+
+static void kbuf_cap(void **state)
+{
+	struct kbuf b = {.max = 8};
+	(void)state;
+	assert_int_equal(kbuf_append(&b, "12345678", 8), 0);
+	assert_int_equal(kbuf_append(&b, "9", 1), -1);
+	assert_int_equal(b.toobig, 1);
+	assert_int_equal(kbuf_append(&b, "", 0), -1); /* sticky until reset */
+	kbuf_reset(&b);
+	assert_int_equal(kbuf_append(&b, "ab", 2), 0);
+	assert_string_equal(b.data, "ab");
+	kbuf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(framing_split_anywhere),
+	    cmocka_unit_test(framing_caps_and_stops),
+	    cmocka_unit_test(events_decoded),
+	    cmocka_unit_test(backoff_bounds),
+	    cmocka_unit_test(retry_after),
+	    cmocka_unit_test(status_classification),
+	    cmocka_unit_test(query_escape),
+	    cmocka_unit_test(kbuf_cap),
+	};
+	log_init("test", LOG_TEXT, LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

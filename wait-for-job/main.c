@@ -1,0 +1,602 @@
+/*
+ * wait-for-job - block until a Kubernetes Job (or every Job matching a
+ * selector) succeeded; exit 1 as soon as one failed.
+ *
+ * Runs as the init container of application pods. It watches instead of
+ * polling, survives API hiccups and token rotation, and with --record asks
+ * migrate-runner's outcome record when the Job is gone (deleted by
+ * ttlSecondsAfterFinished: k8s-wait-for#50, helm#30533).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "exitcodes.h"
+#include "json.h"
+#include "kube.h"
+#include "log.h"
+#include "verdict.h"
+#include "watch.h"
+
+#define HEARTBEAT_MS 60000
+#define CHECK_ONCE_BUDGET_MS 30000
+#define MAX_TRACKED 4096
+
+struct opts {
+	const char *job;
+	const char *selector;
+	const char *record;
+	const char *ns;
+	const char *kubeconfig;
+	const char *context;
+	int64_t timeout_ms; /* -1 = none */
+	enum log_format log_format;
+	enum log_level level;
+};
+
+struct tracked {
+	char name[254];
+	struct job_state st;
+	int live; /* still in the latest view */
+};
+
+struct waiter {
+	const struct opts *o;
+	const char *ns;
+	int check_once;
+	int synced[2];
+	int listing[2]; /* between RESET and SYNCED of a (re)list */
+	/* single-Job mode */
+	int job_present;
+	struct job_state job;
+	struct record_state rec;
+	/* selector mode */
+	struct tracked *jobs;
+	size_t njobs;
+	/* outcome */
+	enum job_verdict verdict;
+	int decided_by_record;
+	char failed_name[254];
+	struct job_state failed_state;
+	char last_state[512];
+	int64_t start_ms;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: wait-for-job [OPTIONS] JOB_NAME\n"
+	           "       wait-for-job [OPTIONS] -l SELECTOR\n"
+	           "\n"
+	           "Wait until the Kubernetes Job JOB_NAME (or every Job matching SELECTOR, at\n"
+	           "least one) has succeeded. Exit 1 as soon as one has failed.\n"
+	           "\n"
+	           "Options:\n"
+	           "  -n, --namespace NS       namespace (default: from the context or the pod)\n"
+	           "      --kubeconfig PATH    kubeconfig file (default: $KUBECONFIG, in-cluster,\n"
+	           "                           ~/.kube/config)\n"
+	           "      --context NAME       kubeconfig context\n"
+	           "  -l, --selector SELECTOR  wait for every Job matching this label selector\n"
+	           "      --timeout DURATION   give up after DURATION (e.g. 90s, 10m, 1h30m);\n"
+	           "                           default: wait forever; 0: check once\n"
+	           "      --record CONFIGMAP   when the Job does not exist, take the outcome\n"
+	           "                           migrate-runner recorded in this ConfigMap\n"
+	           "      --log-format FORMAT  text (default) or json\n"
+	           "  -q, --quiet              print errors only\n"
+	           "  -v, --verbose            print debugging details\n"
+	           "  -h, --help               show this help and exit\n"
+	           "  -V, --version            show the version and exit\n"
+	           "\n"
+	           "Environment (used when the option is not given):\n"
+	           "  WAIT_FOR_JOB_NAME, WAIT_FOR_JOB_SELECTOR, WAIT_FOR_JOB_NAMESPACE,\n"
+	           "  WAIT_FOR_JOB_TIMEOUT, WAIT_FOR_JOB_RECORD, WAIT_FOR_JOB_LOG_FORMAT\n"
+	           "\n"
+	           "Exit status:\n"
+	           "  0  succeeded              1  failed           2  timed out\n"
+	           "  64 usage error            69 API server unavailable\n"
+	           "  77 not authorised (RBAC)  78 configuration error\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("wait-for-job: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'wait-for-job --help' for more information.\n", stderr);
+	return MG_EXIT_USAGE;
+}
+
+/* 1123 DNS subdomain: lowercase alphanumerics, '-', '.', at most 253 */
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+			return 0;
+	}
+	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"namespace", required_argument, NULL, 'n'},  {"kubeconfig", required_argument, NULL, 'K'},
+	    {"context", required_argument, NULL, 'C'},    {"selector", required_argument, NULL, 'l'},
+	    {"timeout", required_argument, NULL, 'T'},    {"record", required_argument, NULL, 'R'},
+	    {"log-format", required_argument, NULL, 'F'}, {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+	};
+	const char *timeout = getenv("WAIT_FOR_JOB_TIMEOUT");
+	const char *fmt = getenv("WAIT_FOR_JOB_LOG_FORMAT");
+	char err[256];
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = -1;
+	o->level = LOG_INFO;
+	o->selector = getenv("WAIT_FOR_JOB_SELECTOR");
+	o->ns = getenv("WAIT_FOR_JOB_NAMESPACE");
+	o->record = getenv("WAIT_FOR_JOB_RECORD");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:l:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->ns = optarg; break;
+		case 'K': o->kubeconfig = optarg; break;
+		case 'C': o->context = optarg; break;
+		case 'l': o->selector = optarg; break;
+		case 'T': timeout = optarg; break;
+		case 'R': o->record = optarg; break;
+		case 'F': fmt = optarg; break;
+		case 'q': o->level = LOG_ERROR; break;
+		case 'v': o->level = LOG_DEBUG; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("wait-for-job %s\n", MG_VERSION); exit(0);
+		case '?':
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':':
+		default: return usage_error("option '%s' needs a value", argv[optind - 1]);
+		}
+	}
+	if (fmt && *fmt && log_parse_format(fmt, &o->log_format) < 0)
+		return usage_error("--log-format must be text or json, not \"%s\"", fmt);
+	if (timeout && *timeout) {
+		if (dur_parse(timeout, &o->timeout_ms, err, sizeof(err)) < 0)
+			return usage_error("--timeout: %s", err);
+	}
+	if (optind < argc)
+		o->job = argv[optind++];
+	else if (getenv("WAIT_FOR_JOB_NAME") && *getenv("WAIT_FOR_JOB_NAME"))
+		o->job = getenv("WAIT_FOR_JOB_NAME");
+	if (optind < argc)
+		return usage_error("unexpected argument '%s' (one JOB_NAME at most)", argv[optind]);
+	if (o->selector && !*o->selector)
+		o->selector = NULL;
+	if (o->record && !*o->record)
+		o->record = NULL;
+	if (o->ns && !*o->ns)
+		o->ns = NULL;
+	if (o->job && o->selector)
+		return usage_error("give either JOB_NAME or --selector, not both (%s)", o->job);
+	if (!o->job && !o->selector)
+		return usage_error("missing JOB_NAME (or --selector)");
+	if (o->job && !valid_name(o->job))
+		return usage_error("invalid Job name \"%s\" (lowercase letters, digits, '-' and '.')", o->job);
+	if (o->record && o->selector)
+		return usage_error("--record works with a JOB_NAME, not with --selector (%s)", o->selector);
+	if (o->record && !valid_name(o->record))
+		return usage_error("invalid ConfigMap name \"%s\"", o->record);
+	return 0;
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+static struct tracked *track(struct waiter *w, const char *name)
+{
+	size_t i;
+	struct tracked *nt;
+
+	for (i = 0; i < w->njobs; i++)
+		if (strcmp(w->jobs[i].name, name) == 0)
+			return &w->jobs[i];
+	if (w->njobs >= MAX_TRACKED)
+		return NULL;
+	nt = realloc(w->jobs, (w->njobs + 1) * sizeof(*nt));
+	if (!nt)
+		return NULL;
+	w->jobs = nt;
+	nt = &w->jobs[w->njobs++];
+	memset(nt, 0, sizeof(*nt));
+	snprintf(nt->name, sizeof(nt->name), "%s", name);
+	return nt;
+}
+
+static void describe(struct waiter *w, char *buf, size_t len)
+{
+	char d[160];
+
+	if (w->o->job) {
+		if (w->job_present) {
+			job_describe(&w->job, d, sizeof(d));
+			snprintf(buf, len, "job %s: %s", w->o->job, d);
+		} else if (w->o->record) {
+			snprintf(buf, len, "job %s: not found, and configmap %s has no outcome for it yet; waiting",
+			         w->o->job, w->o->record);
+		} else {
+			snprintf(buf, len, "job %s: not found yet; waiting for it to be created", w->o->job);
+		}
+	} else {
+		size_t i, live = 0, done = 0;
+		for (i = 0; i < w->njobs; i++) {
+			if (!w->jobs[i].live)
+				continue;
+			live++;
+			done += w->jobs[i].st.verdict == JOB_SUCCEEDED;
+		}
+		if (!live)
+			snprintf(buf, len, "no job matches %s yet; waiting", w->o->selector);
+		else
+			snprintf(buf, len, "jobs matching %s: %zu of %zu succeeded", w->o->selector, done, live);
+	}
+}
+
+/* Decide from the current view: 1 when decided (w->verdict set), else 0. */
+static int decide(struct waiter *w)
+{
+	if (w->o->job) {
+		if (!w->synced[0] || (w->o->record && !w->synced[1]))
+			return 0;
+		if (w->job_present) {
+			if (w->job.verdict == JOB_RUNNING)
+				return 0;
+			w->verdict = w->job.verdict;
+			w->failed_state = w->job;
+			snprintf(w->failed_name, sizeof(w->failed_name), "%s", w->o->job);
+			return 1;
+		}
+		if (w->o->record && w->rec.present) {
+			w->verdict = w->rec.verdict;
+			w->decided_by_record = 1;
+			return 1;
+		}
+		return 0;
+	} else {
+		size_t i, live = 0, done = 0;
+
+		if (!w->synced[0])
+			return 0;
+		for (i = 0; i < w->njobs; i++) {
+			if (!w->jobs[i].live)
+				continue;
+			live++;
+			if (w->jobs[i].st.verdict == JOB_FAILED) {
+				/* fail fast: one failed Job fails the wait */
+				w->verdict = JOB_FAILED;
+				w->failed_state = w->jobs[i].st;
+				snprintf(w->failed_name, sizeof(w->failed_name), "%s", w->jobs[i].name);
+				return 1;
+			}
+			done += w->jobs[i].st.verdict == JOB_SUCCEEDED;
+		}
+		if (live && done == live) {
+			w->verdict = JOB_SUCCEEDED;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+static void report_state(struct waiter *w)
+{
+	char s[512];
+
+	describe(w, s, sizeof(s));
+	if (strcmp(s, w->last_state) != 0) {
+		log_info("%s", s);
+		snprintf(w->last_state, sizeof(w->last_state), "%s", s);
+	}
+}
+
+static int on_event(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj)
+{
+	struct waiter *w = ctx;
+	const char *name = obj ? json_str(obj, "metadata.name") : NULL;
+
+	if (idx == 1) { /* the record ConfigMap */
+		if (ev == WATCH_RESET || ev == WATCH_DELETED)
+			memset(&w->rec, 0, sizeof(w->rec));
+		else if (ev == WATCH_ADDED || ev == WATCH_MODIFIED)
+			record_evaluate(obj, w->o->job, &w->rec);
+		else if (ev == WATCH_SYNCED)
+			w->synced[1] = 1;
+	} else if (w->o->job) {
+		if (ev == WATCH_RESET) {
+			w->job_present = 0;
+		} else if (ev == WATCH_ADDED || ev == WATCH_MODIFIED) {
+			if (name && strcmp(name, w->o->job) == 0) {
+				w->job_present = 1;
+				job_evaluate(obj, &w->job);
+			}
+		} else if (ev == WATCH_DELETED) {
+			if (name && strcmp(name, w->o->job) == 0) {
+				/* deleted while still running (or ttl raced us): judge its last state */
+				struct job_state last;
+				job_evaluate(obj, &last);
+				w->job_present = last.verdict != JOB_RUNNING;
+				w->job = last;
+			}
+		} else if (ev == WATCH_SYNCED) {
+			w->synced[0] = 1;
+		}
+	} else {
+		size_t i;
+		struct tracked *t;
+
+		if (ev == WATCH_RESET) {
+			for (i = 0; i < w->njobs; i++)
+				w->jobs[i].live = 0;
+		} else if ((ev == WATCH_ADDED || ev == WATCH_MODIFIED) && name) {
+			if ((t = track(w, name))) {
+				t->live = 1;
+				job_evaluate(obj, &t->st);
+			} else {
+				log_error("more than %d Jobs match %s; narrow the selector", MAX_TRACKED,
+				          w->o->selector);
+				return -1;
+			}
+		} else if (ev == WATCH_DELETED && name) {
+			/* a Job deleted after it succeeded (ttl) still counts as succeeded */
+			if ((t = track(w, name))) {
+				job_evaluate(obj, &t->st);
+				t->live = t->st.verdict != JOB_RUNNING;
+			}
+		} else if (ev == WATCH_SYNCED) {
+			w->synced[0] = 1;
+		}
+	}
+	if (ev == WATCH_RESET)
+		w->listing[idx] = 1;
+	else if (ev == WATCH_SYNCED)
+		w->listing[idx] = 0;
+	if (w->listing[0] || w->listing[1])
+		return 0; /* judge a (re)list only once it is complete */
+	if (decide(w))
+		return 1;
+	if (w->synced[0] && (!w->o->record || w->synced[1])) {
+		report_state(w);
+		if (w->check_once)
+			return 1;
+	}
+	return 0;
+}
+
+static void on_tick(void *ctx)
+{
+	struct waiter *w = ctx;
+	char el[32];
+
+	if (!w->last_state[0])
+		return;
+	log_info("still waiting after %s: %s", dur_format(kube_now_ms() - w->start_ms, el, sizeof(el)), w->last_state);
+}
+
+static void on_unavailable(void *ctx, const struct kube_error *e)
+{
+	(void)ctx;
+	log_warn("API server unavailable: %s; retrying with backoff", e->message);
+}
+
+static void print_failure(struct waiter *w)
+{
+	const struct record_state *r = &w->rec;
+
+	if (w->decided_by_record) {
+		log_error("job %s is gone; its recorded outcome is: failed (%s%s%s)", w->o->job,
+		          r->reason[0] ? r->reason : "unknown", r->finished_at[0] ? " at " : "", r->finished_at);
+	} else {
+		log_error("job %s failed: %s%s%s (failed pods: %lld)", w->failed_name, w->failed_state.reason,
+		          w->failed_state.message[0] ? ": " : "", w->failed_state.message,
+		          (long long)w->failed_state.failed);
+	}
+	if (r->present && r->verdict == JOB_FAILED) {
+		char d[32] = "";
+		if (r->duration >= 0)
+			dur_format((int64_t)(r->duration * 1000), d, sizeof(d));
+		if (r->signal > 0)
+			log_error("migration killed by signal %lld%s%s", (long long)r->signal, d[0] ? " after " : "",
+			          d);
+		else if (r->exit_code >= 0)
+			log_error("migration exited with code %lld%s%s", (long long)r->exit_code, d[0] ? " after " : "",
+			          d);
+		if (r->output_tail[0])
+			log_error("migration output (last lines):\n%s", r->output_tail);
+	}
+}
+
+static void print_rbac_hint(struct waiter *w, struct kube_client *kc, const struct kube_error *e)
+{
+	int cm = strstr(e->message, "configmaps") != NULL;
+
+	log_error("%s", e->message);
+	log_error("%s (%s) is not allowed to read %s in namespace %s. Grant it with a Role rule:\n"
+	          "  - apiGroups: [\"%s\"]\n"
+	          "    resources: [\"%s\"]\n"
+	          "%s%s%s"
+	          "    verbs: [\"get\", \"list\", \"watch\"]",
+	          kube_identity(kc), kube_source(kc), cm ? "configmaps" : "jobs.batch", w->ns, cm ? "" : "batch",
+	          cm ? "configmaps" : "jobs", w->o->job ? "    resourceNames: [\"" : "",
+	          w->o->job ? (cm ? w->o->record : w->o->job) : "", w->o->job ? "\"]\n" : "");
+}
+
+static void on_term(int sig)
+{
+	static const char msg[] = "wait-for-job: terminated by signal, exiting\n";
+	ssize_t r = write(2, msg, sizeof(msg) - 1);
+	(void)r;
+	_exit(128 + sig);
+}
+
+#ifndef UNITTEST
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct kube_conn_opts co;
+	struct kube_client *kc = NULL;
+	struct kube_error err;
+	struct waiter w;
+	struct watch_spec specs[2];
+	struct watch_opts wo;
+	char fs[300], fs2[300], jobs_path[512], cm_path[512], tmo[32];
+	struct sigaction sa;
+	int rc;
+
+	log_init("wait-for-job", LOG_TEXT, LOG_INFO);
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	log_init("wait-for-job", o.log_format, o.level);
+
+	/* as PID 1 of the container, SIGTERM has no default action: exit ourselves */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&co, 0, sizeof(co));
+	co.kubeconfig = o.kubeconfig;
+	co.context = o.context;
+	co.namespace = o.ns;
+	rc = kube_client_new(&co, &kc, &err);
+	if (rc != KUBE_OK) {
+		log_error("%s", err.message);
+		return MG_EXIT_CONFIG;
+	}
+
+	memset(&w, 0, sizeof(w));
+	w.o = &o;
+	w.ns = kube_namespace(kc);
+	w.check_once = o.timeout_ms == 0;
+	w.start_ms = kube_now_ms();
+	snprintf(jobs_path, sizeof(jobs_path), "/apis/batch/v1/namespaces/%s/jobs", w.ns);
+	memset(specs, 0, sizeof(specs));
+	specs[0].path = jobs_path;
+	specs[0].what = "jobs.batch";
+	if (o.job) {
+		snprintf(fs, sizeof(fs), "metadata.name=%s", o.job);
+		specs[0].field_selector = fs;
+	} else {
+		specs[0].label_selector = o.selector;
+	}
+	if (o.record) {
+		snprintf(cm_path, sizeof(cm_path), "/api/v1/namespaces/%s/configmaps", w.ns);
+		snprintf(fs2, sizeof(fs2), "metadata.name=%s", o.record);
+		specs[1].path = cm_path;
+		specs[1].what = "configmaps";
+		specs[1].field_selector = fs2;
+	}
+	memset(&wo, 0, sizeof(wo));
+	wo.timeout_seconds = 300;
+	if (o.timeout_ms > 0)
+		wo.deadline_ms = w.start_ms + o.timeout_ms;
+	else if (o.timeout_ms == 0)
+		wo.deadline_ms = w.start_ms + CHECK_ONCE_BUDGET_MS;
+	wo.tick_ms = HEARTBEAT_MS;
+	wo.on_tick = on_tick;
+	wo.on_unavailable = on_unavailable;
+
+	if (o.timeout_ms < 0)
+		snprintf(tmo, sizeof(tmo), "none");
+	else
+		dur_format(o.timeout_ms, tmo, sizeof(tmo));
+	if (o.job)
+		log_info("waiting for job %s/%s to succeed (timeout: %s%s%s; API: %s)", w.ns, o.job, tmo,
+		         o.record ? "; outcome record: configmap " : "", o.record ? o.record : "", kube_server(kc));
+	else
+		log_info("waiting for every job matching %s in %s to succeed (timeout: %s; API: %s)", o.selector, w.ns,
+		         tmo, kube_server(kc));
+
+	rc = watch_run(kc, specs, o.record ? 2 : 1, &wo, on_event, &w, &err);
+	switch (rc) {
+	case KUBE_OK:
+		if (w.check_once && !decide(&w)) {
+			log_error("not finished: %s", w.last_state);
+			rc = MG_EXIT_TIMEOUT;
+			break;
+		}
+		{
+			char el[32];
+			dur_format(kube_now_ms() - w.start_ms, el, sizeof(el));
+			if (w.verdict == JOB_SUCCEEDED) {
+				if (w.decided_by_record)
+					log_info("job %s is gone; its recorded outcome is: succeeded%s%s (waited %s)",
+					         o.job, w.rec.finished_at[0] ? " at " : "", w.rec.finished_at, el);
+				else if (o.job)
+					log_info("job %s succeeded (%s) after %s", o.job, w.job.reason, el);
+				else
+					log_info("all %zu jobs matching %s succeeded after %s", w.njobs, o.selector,
+					         el);
+				rc = MG_EXIT_OK;
+			} else {
+				print_failure(&w);
+				rc = MG_EXIT_FAILED;
+			}
+		}
+		break;
+	case KUBE_ETIMEOUT:
+		if (err.reason[0] && strcmp(err.reason, "Unavailable") == 0) {
+			log_error("API server %s unavailable until the timeout: %s", kube_server(kc), err.message);
+			rc = MG_EXIT_UNAVAILABLE;
+		} else if (w.check_once) {
+			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err.message);
+			rc = MG_EXIT_UNAVAILABLE;
+		} else {
+			log_error("timed out after %s: %s", tmo, w.last_state[0] ? w.last_state : "no answer yet");
+			rc = MG_EXIT_TIMEOUT;
+		}
+		break;
+	case KUBE_EFORBIDDEN:
+		print_rbac_hint(&w, kc, &err);
+		rc = MG_EXIT_NOPERM;
+		break;
+	case KUBE_EUNAUTHORIZED:
+		log_error("%s", err.message);
+		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is "
+		          "invalid, expired or revoked",
+		          kube_identity(kc), kube_source(kc));
+		rc = MG_EXIT_NOPERM;
+		break;
+	case KUBE_ETLS:
+	case KUBE_ECONFIG:
+		log_error("%s", err.message);
+		rc = MG_EXIT_CONFIG;
+		break;
+	case KUBE_EINVALID:
+		log_error("the API server rejected the request: %s", err.message);
+		rc = o.selector ? MG_EXIT_USAGE : MG_EXIT_UNAVAILABLE;
+		break;
+	default:
+		log_error("%s: %s", kube_strerror((enum kube_rc)rc), err.message);
+		rc = MG_EXIT_UNAVAILABLE;
+		break;
+	}
+	free(w.jobs);
+	kube_client_free(kc);
+	return rc;
+}
+#endif

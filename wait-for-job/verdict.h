@@ -1,0 +1,51 @@
+/*
+ * verdict.h - pure evaluation of a Job object and of migrate-runner's
+ * outcome record (object in, verdict out, no I/O).
+ */
+#ifndef WFJ_VERDICT_H
+#define WFJ_VERDICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+enum job_verdict { JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED };
+
+struct job_state {
+	enum job_verdict verdict;
+	char reason[64];   /* condition reason, e.g. BackoffLimitExceeded */
+	char message[256]; /* condition message */
+	int64_t active, succeeded, failed, ready;
+	int suspended;
+};
+
+/*
+ * Complete or SuccessCriteriaMet = True -> succeeded; Failed or
+ * FailureTarget = True -> failed; anything else -> running. Counters never
+ * decide: "0 active" is not "done", and a pod that failed before a retry
+ * succeeded does not make the Job failed.
+ */
+void job_evaluate(const cJSON *job, struct job_state *out);
+
+struct record_state {
+	int present; /* the key exists and parses */
+	enum job_verdict verdict;
+	char reason[32];   /* Exited, Signaled, TimedOut, ... */
+	int64_t exit_code; /* -1 when null */
+	int64_t signal;    /* -1 when null */
+	double duration;   /* seconds, -1 when absent */
+	char finished_at[40];
+	char output_tail[2048];
+};
+
+/*
+ * Look up key in the ConfigMap's data and parse migrate-runner's outcome
+ * record. out->present is 0 when the key is missing or not a valid record.
+ */
+void record_evaluate(const cJSON *configmap, const char *key, struct record_state *out);
+
+/* One short line describing a running Job ("active 1, failed 0"). */
+void job_describe(const struct job_state *st, char *buf, size_t len);
+
+#endif
