@@ -1,31 +1,44 @@
 #!/bin/sh
 # Install what a build or test step needs from Debian's archive, once.
 # Idempotent: each group checks before it installs.
-#   ensure-tools.sh musl | host | fuzz | images | all
+#   ensure-tools.sh GROUP... (musl host fuzz cross images unzip)
+#
+# cross: build aarch64 binaries (Debian's aarch64 gcc + binutils; musl for
+# arm64 comes from `lib/deps/deps.sh toolchain aarch64`) and run them under
+# qemu-user.
 set -eu
 
 need=""
-want() { # command-or-file package
-	case "$1" in
-	/*) [ -e "$1" ] || need="$need $2" ;;
-	*) command -v "$1" >/dev/null 2>&1 || need="$need $2" ;;
-	esac
+# want PACKAGE [COMMAND]: install PACKAGE unless it is installed (dpkg) or,
+# when COMMAND is given, unless COMMAND is on PATH already.
+want() {
+	if [ -n "${2:-}" ] && command -v "$2" >/dev/null 2>&1; then return 0; fi
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need="$need $1"
 }
 
 for group in "$@"; do
 	case "$group" in
-	musl) want musl-gcc musl-tools; want bzip2 bzip2; want make make ;;
+	musl) want musl-tools musl-gcc; want bzip2 bzip2; want make make ;;
 	host)
-		want /usr/include/curl/curl.h libcurl4-openssl-dev
-		want /usr/include/cjson/cJSON.h libcjson-dev
-		want /usr/include/yaml.h libyaml-dev
-		want /usr/include/cmocka.h libcmocka-dev
+		# any libcurl -dev flavour will do
+		dpkg-query -W -f='${Status}' libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev 2>/dev/null |
+			grep -q 'install ok installed' || need="$need libcurl4-openssl-dev"
+		want libcjson-dev
+		want libyaml-dev
+		want libcmocka-dev
 		want clang clang
 		want openssl openssl
 		want valgrind valgrind
 		;;
-	fuzz) want clang clang; want /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a libclang-rt-14-dev ;;
-	images) want umoci umoci; want skopeo skopeo ;;
+	fuzz) want clang clang; want libclang-rt-14-dev ;;
+	cross)
+		want gcc-aarch64-linux-gnu aarch64-linux-gnu-gcc
+		want binutils-aarch64-linux-gnu aarch64-linux-gnu-ar
+		want qemu-user qemu-aarch64
+		want file file
+		;;
+	images) want umoci umoci; want skopeo skopeo; want python3 python3 ;;
+	unzip) want unzip unzip ;;
 	*) echo "ensure-tools: unknown group $group" >&2; exit 64 ;;
 	esac
 done

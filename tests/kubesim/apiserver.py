@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
@@ -78,23 +79,29 @@ class Listener:
         self.closed = False
         self._bind()
 
+    @staticmethod
+    def _listen(family, host, port):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((host, port))
+            s.listen(128)
+            return s
+        except OSError:
+            s.close()
+            raise
+
     def _bind(self):
-        s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s4.bind(("127.0.0.1", self.port))
-        s4.listen(128)
+        s4 = self._listen(socket.AF_INET, "127.0.0.1", self.port)
         self.port = s4.getsockname()[1]
         socks = [s4]
         try:
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            s6.bind(("::1", self.port))
-            s6.listen(128)
-            socks.append(s6)
+            socks.append(self._listen(socket.AF_INET6, "::1", self.port))
             self.ipv6 = True
         except OSError:
-            pass
+            pass    # no IPv6 loopback here: serve 127.0.0.1 only
         with self.lock:
             self.socks = socks
         for s in socks:
@@ -206,6 +213,11 @@ class APIHandler(BaseHTTPRequestHandler):
             self._send_json(e.code, e.status, e.headers)
         except (ConnectionError, ssl.SSLError, OSError):
             self.close_connection = True
+        except Exception as e:   # a kubesim bug: answer like the real server's panic handler, keep serving
+            traceback.print_exc()
+            self.close_connection = True
+            if not self.recorded:
+                self._send_json(500, status_obj(500, "InternalError", f"Internal error occurred: kubesim: {e!r}"))
         finally:
             if not self.recorded:
                 self._record(self.rec["code"] or 0)

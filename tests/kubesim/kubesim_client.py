@@ -18,6 +18,9 @@
         p = ks.kubectl_popen("wait", "--for=condition=complete", "job/migrate")
         ks.wait_for_request(lambda r: r["verb"] == "watch" and "/jobs" in r["path"])
         code, headers, body = ks.api("GET", "/api/v1/namespaces/default/pods")
+        with ks.open_watch("/apis/batch/v1/namespaces/default/jobs?watch=true") as w:
+            event = json.loads(w.readline())
+        env = dict(os.environ, **ks.in_cluster_env())     # + files in ks.sa_dir
 
 Attributes: state_dir, kubeconfig, ca_file, sa_dir (token, ca.crt, namespace),
 sa_user, server, api_port, control_port, admin_token, info (kubesim.json).

@@ -1,0 +1,725 @@
+/*
+ * migrate-runner - the entrypoint of a migration Job's container: wait for
+ * dependencies, take the lock, run the command as a correct PID 1, and make
+ * its outcome durable (termination log, stdout, ConfigMap record).
+ *
+ * This file only parses options and maps results to exit codes; the work
+ * is in supervise.c, lock.c, record.c, waittcp.c, sidecar.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "duration.h"
+#include "exitcodes.h"
+#include "kube.h"
+#include "log.h"
+
+#include "lock.h"
+#include "record.h"
+#include "sidecar.h"
+#include "supervise.h"
+#include "tail.h"
+#include "waittcp.h"
+
+#define PROG "migrate-runner"
+#define MAX_WAIT_TCP 16
+#define TAIL_LINE_LEN 1024
+/* outputTail in the ConfigMap; the termination log trims further to 4096 in total */
+#define TAIL_MAX_BYTES 4096
+#define TERMINATION_LOG_MAX 4096
+#define DEFAULT_TERMINATION_LOG "/dev/termination-log"
+#define RECORD_MAX_BYTES (256 * 1024)
+
+struct config {
+	int64_t timeout_ms, grace_ms, wait_timeout_ms, lock_timeout_ms, lock_lease_ms;
+	struct wtcp_target tcp[MAX_WAIT_TCP];
+	size_t ntcp;
+	const char *lock;
+	const char *sidecar_spec, *sidecar_ready_url;
+	int sidecar_wait;
+	struct sidecar sidecar;
+	int have_sidecar;
+	const char *record, *record_key;
+	long record_max_keys;
+	long attempt;
+	long tail_lines;
+	const char *termination_log; /* NULL = default */
+	const char *kubeconfig, *context, *namespace;
+	enum log_format log_format;
+	int verbose;
+	char *const *argv;
+	const char *job, *pod;
+	char hostname[256];
+};
+
+static const char usage_text[] =
+    "Usage: " PROG " [OPTIONS] -- COMMAND [ARG...]\n"
+    "Run a database migration command as a correct PID 1 and record its outcome.\n"
+    "\n"
+    "Command:\n"
+    "      --timeout DURATION        stop the command after DURATION: SIGTERM, grace, SIGKILL;\n"
+    "                                exit 124 [MR_TIMEOUT; default: none]\n"
+    "      --grace DURATION          time between SIGTERM and SIGKILL, also for processes the\n"
+    "                                command leaves behind [MR_GRACE; default 10s]\n"
+    "      --tail-lines N            output lines kept for the record [MR_TAIL_LINES; default 20]\n"
+    "\n"
+    "Before the command:\n"
+    "      --wait-tcp HOST:PORT      wait until HOST:PORT accepts TCP connections; repeatable\n"
+    "                                [MR_WAIT_TCP, comma-separated]\n"
+    "      --wait-timeout DURATION   give up on dependencies (and the sidecar) after DURATION;\n"
+    "                                exit 75 [MR_WAIT_TIMEOUT; default 2m]\n"
+    "      --lock NAME               hold the coordination.k8s.io Lease NAME while the command\n"
+    "                                runs [MR_LOCK]\n"
+    "      --lock-timeout DURATION   give up waiting for the lock; exit 75 [MR_LOCK_TIMEOUT;\n"
+    "                                default 10m]\n"
+    "      --lock-lease DURATION     lease duration, renewed every third of it [MR_LOCK_LEASE;\n"
+    "                                default 30s]\n"
+    "      --sidecar KIND            istio, linkerd, or an http:// URL: ask that proxy to quit on\n"
+    "                                every exit [MR_SIDECAR]\n"
+    "      --sidecar-wait            wait for the sidecar to be ready first (--wait-timeout)\n"
+    "                                [MR_SIDECAR_WAIT=1]\n"
+    "      --sidecar-ready-url URL   readiness endpoint to wait for; implies --sidecar-wait\n"
+    "                                [MR_SIDECAR_READY_URL]\n"
+    "\n"
+    "Outcome:\n"
+    "      --record CONFIGMAP        store the outcome in this ConfigMap [MR_RECORD]\n"
+    "      --record-key KEY          data key of the outcome [MR_RECORD_KEY; default $JOB_NAME]\n"
+    "      --record-max-keys N       keep at most N outcomes, pruning the oldest\n"
+    "                                [MR_RECORD_MAX_KEYS; default 20]\n"
+    "      --attempt N               attempt number to record [MR_ATTEMPT; default: the previous\n"
+    "                                record's attempt + 1 for the same key, else 1]\n"
+    "      --termination-log PATH    write the outcome summary there; \"\" disables\n"
+    "                                [MR_TERMINATION_LOG; default /dev/termination-log if writable]\n"
+    "\n"
+    "Connection (for --lock and --record):\n"
+    "      --kubeconfig PATH         kubeconfig file [KUBECONFIG; default: in-cluster, ~/.kube/config]\n"
+    "      --context NAME            kubeconfig context\n"
+    "  -n, --namespace NS            namespace [default: the context's or the pod's]\n"
+    "\n"
+    "Other:\n"
+    "      --log-format FORMAT       text or json [MR_LOG_FORMAT; default text]\n"
+    "  -v, --verbose                 debug messages\n"
+    "  -h, --help                    this help\n"
+    "  -V, --version                 version\n"
+    "\n"
+    "Environment: JOB_NAME (record key, \"job\"), POD_NAME or HOSTNAME (lock holder, \"pod\").\n"
+    "DURATION: 90s, 5m, 1h30m, 250ms, 0. Flags override the environment.\n"
+    "\n"
+    "Exit status: the command's own; 128+N when it died of signal N; 124 when --timeout\n"
+    "fired; 126 command not executable; 127 command not found; 75 lock or dependency wait\n"
+    "timed out; 64 usage error; 78 configuration error (e.g. --lock without any Kubernetes\n"
+    "configuration).\n";
+
+enum {
+	OPT_TIMEOUT = 256,
+	OPT_GRACE,
+	OPT_TAIL_LINES,
+	OPT_WAIT_TCP,
+	OPT_WAIT_TIMEOUT,
+	OPT_LOCK,
+	OPT_LOCK_TIMEOUT,
+	OPT_LOCK_LEASE,
+	OPT_SIDECAR,
+	OPT_SIDECAR_WAIT,
+	OPT_SIDECAR_READY_URL,
+	OPT_RECORD,
+	OPT_RECORD_KEY,
+	OPT_RECORD_MAX_KEYS,
+	OPT_ATTEMPT,
+	OPT_TERMINATION_LOG,
+	OPT_KUBECONFIG,
+	OPT_CONTEXT,
+	OPT_LOG_FORMAT,
+};
+
+static const struct option long_opts[] = {
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"tail-lines", required_argument, NULL, OPT_TAIL_LINES},
+    {"wait-tcp", required_argument, NULL, OPT_WAIT_TCP},
+    {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
+    {"lock", required_argument, NULL, OPT_LOCK},
+    {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+    {"lock-lease", required_argument, NULL, OPT_LOCK_LEASE},
+    {"sidecar", required_argument, NULL, OPT_SIDECAR},
+    {"sidecar-wait", no_argument, NULL, OPT_SIDECAR_WAIT},
+    {"sidecar-ready-url", required_argument, NULL, OPT_SIDECAR_READY_URL},
+    {"record", required_argument, NULL, OPT_RECORD},
+    {"record-key", required_argument, NULL, OPT_RECORD_KEY},
+    {"record-max-keys", required_argument, NULL, OPT_RECORD_MAX_KEYS},
+    {"attempt", required_argument, NULL, OPT_ATTEMPT},
+    {"termination-log", required_argument, NULL, OPT_TERMINATION_LOG},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"namespace", required_argument, NULL, 'n'},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The sidecar as far as it is known, so that even a usage error lets it quit. */
+static struct sidecar usage_sidecar;
+static int usage_have_sidecar;
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+	if (usage_have_sidecar) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		sidecar_quit(&usage_sidecar);
+	}
+	return MG_EXIT_USAGE;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static int parse_dur(const char *what, const char *s, int64_t *out)
+{
+	char err[128];
+
+	if (dur_parse(s, out, err, sizeof(err)) != 0) {
+		usage_error("invalid %s '%s': %s", what, s, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_long(const char *what, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max) {
+		usage_error("invalid %s '%s': want a whole number from %ld to %ld", what, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int add_tcp(struct config *c, const char *what, const char *spec)
+{
+	if (c->ntcp >= MAX_WAIT_TCP) {
+		usage_error("too many --wait-tcp targets (at most %d)", MAX_WAIT_TCP);
+		return -1;
+	}
+	if (wtcp_parse(spec, &c->tcp[c->ntcp]) != 0) {
+		usage_error("invalid %s '%s': want HOST:PORT or [IPv6]:PORT", what, spec);
+		return -1;
+	}
+	c->ntcp++;
+	return 0;
+}
+
+static int set_sidecar(struct config *c, const char *spec)
+{
+	c->sidecar_spec = spec;
+	if (sidecar_parse(spec, NULL, &usage_sidecar) != 0) {
+		usage_have_sidecar = 0;
+		usage_error("invalid --sidecar '%s': want istio, linkerd or an http:// URL", spec);
+		return -1;
+	}
+	usage_have_sidecar = 1;
+	return 0;
+}
+
+/* Defaults, then the environment; flags are applied over it by parse_args. */
+static int parse_env(struct config *c)
+{
+	const char *v;
+
+	c->grace_ms = 10000;
+	c->wait_timeout_ms = 120000;
+	c->lock_timeout_ms = 600000;
+	c->lock_lease_ms = 30000;
+	c->record_max_keys = 20;
+	c->tail_lines = 20;
+	c->log_format = LOG_TEXT;
+
+	if ((v = env("MR_SIDECAR")) && set_sidecar(c, v) != 0)
+		return -1;
+	if ((v = env("MR_TIMEOUT")) && parse_dur("MR_TIMEOUT", v, &c->timeout_ms) != 0)
+		return -1;
+	if ((v = env("MR_GRACE")) && parse_dur("MR_GRACE", v, &c->grace_ms) != 0)
+		return -1;
+	if ((v = env("MR_WAIT_TIMEOUT")) && parse_dur("MR_WAIT_TIMEOUT", v, &c->wait_timeout_ms) != 0)
+		return -1;
+	if ((v = env("MR_LOCK_TIMEOUT")) && parse_dur("MR_LOCK_TIMEOUT", v, &c->lock_timeout_ms) != 0)
+		return -1;
+	if ((v = env("MR_LOCK_LEASE")) && parse_dur("MR_LOCK_LEASE", v, &c->lock_lease_ms) != 0)
+		return -1;
+	if ((v = env("MR_TAIL_LINES")) && parse_long("MR_TAIL_LINES", v, 1, 1000, &c->tail_lines) != 0)
+		return -1;
+	if ((v = env("MR_RECORD_MAX_KEYS")) && parse_long("MR_RECORD_MAX_KEYS", v, 1, 10000, &c->record_max_keys) != 0)
+		return -1;
+	if ((v = env("MR_ATTEMPT")) && parse_long("MR_ATTEMPT", v, 1, 1000000, &c->attempt) != 0)
+		return -1;
+	if ((v = env("MR_LOG_FORMAT")) && log_parse_format(v, &c->log_format) != 0) {
+		usage_error("invalid MR_LOG_FORMAT '%s': want text or json", v);
+		return -1;
+	}
+	if ((v = env("MR_WAIT_TCP"))) {
+		char item[300];
+		while (*v) {
+			size_t n = strcspn(v, ",");
+			if (n > 0) {
+				if (n >= sizeof(item)) {
+					usage_error("invalid MR_WAIT_TCP: an entry is too long");
+					return -1;
+				}
+				memcpy(item, v, n);
+				item[n] = '\0';
+				if (add_tcp(c, "MR_WAIT_TCP", item) != 0)
+					return -1;
+			}
+			v += n + (v[n] == ',');
+		}
+	}
+	c->lock = env("MR_LOCK");
+	c->record = env("MR_RECORD");
+	c->record_key = env("MR_RECORD_KEY");
+	c->sidecar_ready_url = env("MR_SIDECAR_READY_URL");
+	v = getenv("MR_SIDECAR_WAIT");
+	c->sidecar_wait = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+	c->termination_log = getenv("MR_TERMINATION_LOG"); /* "" disables */
+	return 0;
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_args(struct config *c, int argc, char **argv)
+{
+	int opt;
+	const char *v;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:n:vhV", long_opts, NULL)) != -1) {
+		int rc = 0;
+
+		switch (opt) {
+		case OPT_TIMEOUT: rc = parse_dur("--timeout", optarg, &c->timeout_ms); break;
+		case OPT_GRACE: rc = parse_dur("--grace", optarg, &c->grace_ms); break;
+		case OPT_TAIL_LINES: rc = parse_long("--tail-lines", optarg, 1, 1000, &c->tail_lines); break;
+		case OPT_WAIT_TCP: rc = add_tcp(c, "--wait-tcp", optarg); break;
+		case OPT_WAIT_TIMEOUT: rc = parse_dur("--wait-timeout", optarg, &c->wait_timeout_ms); break;
+		case OPT_LOCK: c->lock = optarg; break;
+		case OPT_LOCK_TIMEOUT: rc = parse_dur("--lock-timeout", optarg, &c->lock_timeout_ms); break;
+		case OPT_LOCK_LEASE: rc = parse_dur("--lock-lease", optarg, &c->lock_lease_ms); break;
+		case OPT_SIDECAR: rc = set_sidecar(c, optarg); break;
+		case OPT_SIDECAR_WAIT: c->sidecar_wait = 1; break;
+		case OPT_SIDECAR_READY_URL: c->sidecar_ready_url = optarg; break;
+		case OPT_RECORD: c->record = optarg; break;
+		case OPT_RECORD_KEY: c->record_key = optarg; break;
+		case OPT_RECORD_MAX_KEYS:
+			rc = parse_long("--record-max-keys", optarg, 1, 10000, &c->record_max_keys);
+			break;
+		case OPT_ATTEMPT: rc = parse_long("--attempt", optarg, 1, 1000000, &c->attempt); break;
+		case OPT_TERMINATION_LOG: c->termination_log = optarg; break;
+		case OPT_KUBECONFIG: c->kubeconfig = optarg; break;
+		case OPT_CONTEXT: c->context = optarg; break;
+		case 'n': c->namespace = optarg; break;
+		case OPT_LOG_FORMAT:
+			if (log_parse_format(optarg, &c->log_format) != 0)
+				return usage_error("invalid --log-format '%s': want text or json", optarg);
+			break;
+		case 'v': c->verbose = 1; break;
+		case 'h': fputs(usage_text, stdout); return fflush(stdout) == 0 ? MG_EXIT_OK : MG_EXIT_USAGE;
+		case 'V': printf(PROG " %s\n", MG_VERSION); return MG_EXIT_OK;
+		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+		case '?':
+		default:
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+		if (rc != 0)
+			return MG_EXIT_USAGE;
+	}
+	if (optind >= argc)
+		return usage_error("no command given: " PROG " [OPTIONS] -- COMMAND [ARG...]");
+	c->argv = argv + optind;
+
+	if (c->lock && !rec_valid_name(c->lock))
+		return usage_error("invalid --lock '%s': want a Kubernetes object name (lowercase, digits, '-', '.')",
+		                   c->lock);
+	if (c->record && !rec_valid_name(c->record))
+		return usage_error("invalid --record '%s': want a ConfigMap name (lowercase, digits, '-', '.')",
+		                   c->record);
+	c->job = env("JOB_NAME");
+	if (c->record && !c->record_key)
+		c->record_key = c->job;
+	if (c->record && !c->record_key)
+		return usage_error("--record needs a key: set --record-key or $JOB_NAME");
+	if (c->record_key && !rec_valid_key(c->record_key))
+		return usage_error("invalid record key '%s': want letters, digits, '-', '_', '.'", c->record_key);
+	if (c->lock_lease_ms < 3000 || c->lock_lease_ms > 3600000)
+		return usage_error("invalid --lock-lease: want 3s to 1h");
+	if (c->sidecar_ready_url) {
+		if (!c->sidecar_spec)
+			return usage_error("--sidecar-ready-url needs --sidecar");
+		c->sidecar_wait = 1;
+	}
+	if (c->sidecar_spec) {
+		if (sidecar_parse(c->sidecar_spec, c->sidecar_ready_url, &c->sidecar) != 0)
+			return usage_error("invalid --sidecar-ready-url '%s': want an http:// URL",
+			                   c->sidecar_ready_url);
+		c->have_sidecar = 1;
+		if (c->sidecar_wait && !c->sidecar.ready_url[0])
+			return usage_error("--sidecar-wait with a URL needs --sidecar-ready-url");
+	}
+	v = env("POD_NAME");
+	if (!v)
+		v = env("HOSTNAME");
+	if (!v && gethostname(c->hostname, sizeof(c->hostname) - 1) == 0 && c->hostname[0])
+		v = c->hostname;
+	c->pod = v;
+	return -1;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+struct run {
+	struct config *cfg;
+	struct kube_client *kc;
+	struct lock *lock;
+	struct tail *tail;
+	struct rec_outcome out;
+	int ran; /* the command was started */
+};
+
+static const char *exec_why(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR: return "command not found";
+	case EACCES:
+	case EPERM: return "permission denied (not executable, or a noexec mount)";
+	case ENOEXEC: return "not an executable format (a script without #!?)";
+	default: return strerror(e);
+	}
+}
+
+static void write_outcome(struct run *r)
+{
+	struct config *c = r->cfg;
+	char *tail = r->tail ? tail_text(r->tail, TAIL_MAX_BYTES) : NULL;
+	char *full, *capped, *line;
+
+	r->out.output_tail = tail;
+	r->out.job = c->job;
+	r->out.pod = c->pod;
+	if (r->out.attempt < 1)
+		r->out.attempt = 1;
+	if (!r->out.finished_ms)
+		r->out.finished_ms = sup_wall_ms();
+
+	full = rec_json(&r->out, 1);
+	if (c->record && r->kc && r->out.reason != REC_CONFIG_ERROR) {
+		struct rec_store_opts so = {
+		    .name = c->record,
+		    .key = c->record_key,
+		    .max_keys = (size_t)c->record_max_keys,
+		    .max_bytes = RECORD_MAX_BYTES,
+		    .deadline_ms = kube_now_ms() + 20000,
+		};
+		struct kube_error err;
+		int rc = full ? rec_store(r->kc, &so, full, &err) : KUBE_ENOMEM;
+
+		if (rc == KUBE_OK)
+			log_info("recorded the outcome in ConfigMap %s/%s key %s", kube_namespace(r->kc), c->record,
+			         c->record_key);
+		else
+			log_error("FAILED to record the outcome in ConfigMap %s/%s key %s: %s%s%s (the exit code is "
+			          "unchanged; waiters that rely on the record will not see this run)",
+			          kube_namespace(r->kc), c->record, c->record_key, kube_strerror((enum kube_rc)rc),
+			          full ? ": " : "", full ? err.message : "");
+	}
+
+	capped = rec_json_capped(&r->out, TERMINATION_LOG_MAX);
+	if (capped) {
+		const char *path = c->termination_log ? c->termination_log : DEFAULT_TERMINATION_LOG;
+		int explicit = c->termination_log != NULL;
+
+		if (*path) {
+			int e = rec_write_file(path, explicit, capped);
+			if (e && explicit)
+				log_warn("cannot write the termination log %s: %s", path, strerror(e));
+			else if (e)
+				log_debug("no termination log at %s: %s", path, strerror(e));
+		}
+	}
+	line = rec_json(&r->out, 0);
+	if (line) {
+		fflush(stdout);
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+	free(line);
+	free(capped);
+	free(full);
+	free(tail);
+	r->out.output_tail = NULL;
+}
+
+/* Fill the record for an exit before or instead of the command, and return code. */
+static int finish_early(struct run *r, enum rec_reason reason, int code, int sig)
+{
+	r->out.reason = reason;
+	r->out.exit_code = code;
+	r->out.signal = sig;
+	r->out.finished_ms = sup_wall_ms();
+	return code;
+}
+
+static int signaled_before_start(struct run *r, int sig)
+{
+	log_error("got signal %d (%s) before the command started; exiting", sig, strsignal(sig));
+	return finish_early(r, REC_SIGNALED, 128 + sig, sig);
+}
+
+struct renew_ctx {
+	struct lock *lock;
+	const char *name;
+	int64_t lease_ms;
+};
+
+/* The supervisor's tick: keep the lease, or have the command stopped in time. */
+static int64_t renew_tick(void *ctx, int64_t *next_ms)
+{
+	struct renew_ctx *rc = ctx;
+	struct kube_error err;
+	int64_t now = kube_now_ms(), last = lock_last_renew(rc->lock);
+	int64_t budget, req_deadline = now + (rc->lease_ms / 3 < 5000 ? rc->lease_ms / 3 : 5000);
+	int res = lock_renew(rc->lock, req_deadline, &err);
+
+	now = kube_now_ms();
+	if (res == LOCK_RENEWED) {
+		*next_ms = rc->lease_ms / 3;
+		return -1;
+	}
+	/*
+	 * Whoever takes over waits a full lease duration after our last
+	 * renewal: the command must be gone before that.
+	 */
+	budget = last + rc->lease_ms - 1000 - now;
+	if (budget < 0)
+		budget = 0;
+	if (res == LOCK_LOST) {
+		log_error("lost the lock %s (now held by %s); terminating the command so that two migrations "
+		          "never run at once",
+		          rc->name, lock_other_holder(rc->lock)[0] ? lock_other_holder(rc->lock) : "nobody");
+		return budget;
+	}
+	if (now - last >= rc->lease_ms * 2 / 3) {
+		log_error("could not renew the lock %s for %lld ms (%s); terminating the command so that two "
+		          "migrations never run at once",
+		          rc->name, (long long)(now - last), err.message);
+		return budget;
+	}
+	log_warn("could not renew the lock %s: %s; retrying", rc->name, err.message);
+	*next_ms = rc->lease_ms / 10 > 500 ? rc->lease_ms / 10 : 500;
+	return -1;
+}
+
+static int run(struct config *c)
+{
+	struct run r;
+	struct kube_error err;
+	int code = -1, sig;
+	int64_t t0_mono = sup_mono_ms();
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = c;
+	r.out.started_ms = sup_wall_ms();
+	r.out.attempt = (int)c->attempt;
+	r.tail = tail_new((size_t)c->tail_lines, TAIL_LINE_LEN);
+
+	if (sup_init() != 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		code = finish_early(&r, REC_EXEC_FAILED, MG_EXIT_CANNOT_EXEC, 0);
+		goto out;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if (c->lock || c->record) {
+		struct kube_conn_opts ko = {c->kubeconfig, c->context, c->namespace};
+		int rc = kube_client_new(&ko, &r.kc, &err);
+
+		if (rc != KUBE_OK) {
+			log_error("%s needs the Kubernetes API, but %s: %s", c->lock ? "--lock" : "--record",
+			          rc == KUBE_ENOCONFIG ? "there is no configuration (no in-cluster service account, "
+			                                 "no kubeconfig)"
+			                               : "the configuration is unusable",
+			          err.message);
+			r.kc = NULL;
+			code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+			goto out;
+		}
+		log_debug("Kubernetes API: %s (%s), namespace %s", kube_server(r.kc), kube_source(r.kc),
+		          kube_namespace(r.kc));
+	}
+
+	if (c->have_sidecar && c->sidecar_wait) {
+		int rc = sidecar_wait_ready(&c->sidecar, t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL);
+		if (rc == SIDECAR_TIMEOUT) {
+			code = finish_early(&r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+			goto out;
+		}
+		if (rc == SIDECAR_INTERRUPTED) {
+			code = signaled_before_start(&r, sup_pending_signal());
+			goto out;
+		}
+	}
+
+	if (c->ntcp > 0) {
+		int rc = wtcp_wait(c->tcp, c->ntcp, t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL, NULL);
+		if (rc == WTCP_TIMEOUT) {
+			code = finish_early(&r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+			goto out;
+		}
+		if (rc == WTCP_INTERRUPTED) {
+			code = signaled_before_start(&r, sup_pending_signal());
+			goto out;
+		}
+	}
+
+	if (c->record && r.kc && c->attempt == 0) {
+		/* attempt = the previous outcome's for this key + 1 (a retried pod of the same Job) */
+		char *prev = NULL;
+		if (rec_load(r.kc, c->record, c->record_key, kube_now_ms() + 10000, &prev, &err) == KUBE_OK)
+			r.out.attempt = rec_parse_attempt(prev) + 1;
+		else
+			log_warn("cannot read ConfigMap %s for the attempt number: %s", c->record, err.message);
+		free(prev);
+	}
+
+	if (c->lock) {
+		int rc;
+		char d[32];
+
+		r.lock = lock_new(r.kc, c->lock, c->pod ? c->pod : "migrate-runner", (int)(c->lock_lease_ms / 1000));
+		if (!r.lock) {
+			log_error("out of memory");
+			code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+			goto out;
+		}
+		rc = lock_acquire(r.lock, kube_now_ms() + c->lock_timeout_ms, sup_wait_cb, NULL, &err);
+		switch (rc) {
+		case LOCK_ACQUIRED: log_info("acquired lock %s/%s as %s", kube_namespace(r.kc), c->lock, c->pod); break;
+		case LOCK_TIMEOUT:
+			dur_format(c->lock_timeout_ms, d, sizeof(d));
+			log_error("lock timeout: lock %s still held by %s after %s%s%s", c->lock,
+			          lock_other_holder(r.lock)[0] ? lock_other_holder(r.lock) : "another runner", d,
+			          err.rc ? "; last error: " : "", err.rc ? err.message : "");
+			code = finish_early(&r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+			goto out;
+		case LOCK_INTERRUPTED: code = signaled_before_start(&r, sup_pending_signal()); goto out;
+		default:
+			log_error("cannot take lock %s: %s: %s%s", c->lock, kube_strerror(err.rc), err.message,
+			          err.rc == KUBE_EFORBIDDEN ? " (RBAC: the service account needs get, create and "
+			                                      "update on leases.coordination.k8s.io)"
+			                                    : "");
+			if (err.rc == KUBE_EFORBIDDEN || err.rc == KUBE_EUNAUTHORIZED || err.rc == KUBE_ECONFIG ||
+			    err.rc == KUBE_ETLS || err.rc == KUBE_EINVALID)
+				code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+			else
+				code = finish_early(&r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+			goto out;
+		}
+	}
+
+	if ((sig = sup_wait(0)) != 0) {
+		code = signaled_before_start(&r, sig);
+		goto out;
+	}
+
+	{
+		struct renew_ctx rctx = {r.lock, c->lock, c->lock_lease_ms};
+		struct sup_opts so = {
+		    .argv = c->argv,
+		    .timeout_ms = c->timeout_ms,
+		    .grace_ms = c->grace_ms,
+		    .tail = r.tail,
+		    .tick_ms = r.lock ? c->lock_lease_ms / 3 : 0,
+		    .on_tick = r.lock ? renew_tick : NULL,
+		    .ctx = &rctx,
+		};
+		struct sup_result res;
+
+		sup_run(&so, &res);
+		r.ran = 1;
+		code = sup_exit_code(&res);
+		r.out.started_ms = res.started_ms;
+		r.out.finished_ms = res.finished_ms;
+		r.out.exit_code = code;
+		if (res.timed_out) {
+			r.out.reason = REC_TIMED_OUT;
+			r.out.signal = res.how == SUP_SIGNALED ? res.sig : 0;
+		} else if (res.how == SUP_EXITED) {
+			r.out.reason = REC_EXITED;
+		} else if (res.how == SUP_SIGNALED) {
+			r.out.reason = REC_SIGNALED;
+			r.out.signal = res.sig;
+		} else {
+			r.out.reason = REC_EXEC_FAILED;
+			log_error("cannot execute '%s': %s (exit %d)", c->argv[0], exec_why(res.exec_errno), code);
+		}
+		if (res.how == SUP_SIGNALED && !res.timed_out)
+			log_info("the command was killed by signal %d (%s); exit %d", res.sig, strsignal(res.sig),
+			         code);
+	}
+
+out:
+	if (r.lock) {
+		int rc = lock_release(r.lock, kube_now_ms() + 5000, &err);
+		if (rc != KUBE_OK)
+			log_warn("cannot release lock %s: %s (it expires by itself)", c->lock, err.message);
+	}
+	write_outcome(&r);
+	if (c->have_sidecar)
+		sidecar_quit(&c->sidecar);
+	lock_free(r.lock);
+	if (r.kc)
+		kube_client_free(r.kc);
+	tail_free(r.tail);
+	return code;
+}
+
+#ifndef UNITTEST
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	int rc;
+
+	log_init(PROG, LOG_TEXT, LOG_INFO);
+	if (parse_env(&cfg) != 0)
+		return MG_EXIT_USAGE;
+	rc = parse_args(&cfg, argc, argv);
+	if (rc >= 0)
+		return rc;
+	log_init(PROG, cfg.log_format, cfg.verbose ? LOG_DEBUG : LOG_INFO);
+	return run(&cfg);
+}
+#endif

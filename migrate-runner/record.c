@@ -1,0 +1,402 @@
+/*
+ * record.c - the outcome record (see record.h and DESIGN.md).
+ */
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "tail.h"
+
+static const char *const reason_names[] = {
+    [REC_EXITED] = "Exited",
+    [REC_SIGNALED] = "Signaled",
+    [REC_TIMED_OUT] = "TimedOut",
+    [REC_EXEC_FAILED] = "ExecFailed",
+    [REC_LOCK_TIMEOUT] = "LockTimeout",
+    [REC_DEPENDENCY_TIMEOUT] = "DependencyTimeout",
+    [REC_CONFIG_ERROR] = "ConfigError",
+};
+
+const char *rec_reason_name(enum rec_reason r)
+{
+	if ((size_t)r < sizeof(reason_names) / sizeof(reason_names[0]))
+		return reason_names[r];
+	return "Unknown";
+}
+
+int rec_succeeded(const struct rec_outcome *o) { return o->reason == REC_EXITED && o->exit_code == 0; }
+
+static cJSON *str_or_null(const char *s) { return s && *s ? cJSON_CreateString(s) : cJSON_CreateNull(); }
+
+static char *render(const struct rec_outcome *o, const char *tail, int with_tail)
+{
+	char started[40], finished[40];
+	cJSON *j = cJSON_CreateObject();
+	char *out = NULL;
+	double dur;
+
+	if (!j)
+		return NULL;
+	json_format_time(o->started_ms, started, sizeof(started));
+	json_format_time(o->finished_ms, finished, sizeof(finished));
+	dur = o->finished_ms > o->started_ms ? (double)(o->finished_ms - o->started_ms) / 1000.0 : 0.0;
+	if (!cJSON_AddStringToObject(j, "status", rec_succeeded(o) ? "succeeded" : "failed") ||
+	    !cJSON_AddStringToObject(j, "reason", rec_reason_name(o->reason)) ||
+	    !cJSON_AddNumberToObject(j, "exitCode", o->exit_code) ||
+	    !cJSON_AddItemToObject(j, "signal", o->signal > 0 ? cJSON_CreateNumber(o->signal) : cJSON_CreateNull()) ||
+	    !cJSON_AddStringToObject(j, "startedAt", started) || !cJSON_AddStringToObject(j, "finishedAt", finished) ||
+	    !cJSON_AddNumberToObject(j, "durationSeconds", dur) ||
+	    !cJSON_AddItemToObject(j, "job", str_or_null(o->job)) ||
+	    !cJSON_AddItemToObject(j, "pod", str_or_null(o->pod)) ||
+	    !cJSON_AddNumberToObject(j, "attempt", o->attempt > 0 ? o->attempt : 1))
+		goto out;
+	if (with_tail && !cJSON_AddStringToObject(j, "outputTail", tail ? tail : ""))
+		goto out;
+	out = cJSON_PrintUnformatted(j);
+out:
+	cJSON_Delete(j);
+	return out;
+}
+
+char *rec_json(const struct rec_outcome *o, int with_tail) { return render(o, o->output_tail, with_tail); }
+
+char *rec_json_capped(const struct rec_outcome *o, size_t max_bytes)
+{
+	char *tail = strdup(o->output_tail ? o->output_tail : "");
+	char *out = NULL;
+	size_t overhead;
+
+	if (!tail)
+		return NULL;
+	/* the record without any tail: what the tail may add to */
+	out = render(o, "", 1);
+	if (!out) {
+		free(tail);
+		return NULL;
+	}
+	overhead = strlen(out);
+	free(out);
+	for (;;) {
+		size_t len, tlen, room, keep;
+
+		out = render(o, tail, 1);
+		if (!out)
+			break;
+		len = strlen(out);
+		tlen = strlen(tail);
+		if (len <= max_bytes || tlen == 0)
+			break;
+		free(out);
+		out = NULL;
+		/*
+		 * Escaping makes the tail longer in JSON than in bytes (\u001b is
+		 * 6 bytes for 1): scale by the observed ratio, and always make
+		 * progress.
+		 */
+		room = max_bytes > overhead ? max_bytes - overhead : 0;
+		keep = (size_t)((double)tlen * (double)room / (double)(len - overhead));
+		if (keep >= tlen)
+			keep = tlen - 1;
+		tail_trim_front(tail, keep);
+	}
+	free(tail);
+	return out;
+}
+
+int rec_parse_attempt(const char *value)
+{
+	cJSON *j;
+	int64_t a;
+
+	if (!value)
+		return 0;
+	j = json_parse(value, strlen(value));
+	if (!j)
+		return 0;
+	a = cJSON_IsObject(j) ? json_int(j, "attempt", 0) : 0;
+	cJSON_Delete(j);
+	return a > 0 && a < 1000000 ? (int)a : 0;
+}
+
+int rec_write_file(const char *path, int create, const char *json)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | (create ? O_CREAT : 0), 0644);
+	size_t len = strlen(json), off = 0;
+	int rc = 0;
+
+	if (fd < 0)
+		return errno;
+	while (off < len) {
+		ssize_t n = write(fd, json + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) != 0 && rc == 0)
+		rc = errno;
+	return rc;
+}
+
+int rec_valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && !((c == '-' || c == '.') && i > 0 && i < n - 1))
+			return 0;
+	}
+	return 1;
+}
+
+int rec_valid_key(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	if (n == 0 || n > 253 || strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+struct candidate {
+	const char *key;
+	int64_t finished;
+	size_t bytes;
+};
+
+static int cmp_candidate(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+
+	if (x->finished != y->finished)
+		return x->finished < y->finished ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* finishedAt of a record value, or -1 when the value is not one of ours. */
+static int64_t record_finished(const char *value)
+{
+	cJSON *j = json_parse(value, strlen(value));
+	const char *fin, *status;
+	int64_t ms = -1;
+
+	if (!j)
+		return -1;
+	fin = json_str(j, "finishedAt");
+	status = json_str(j, "status");
+	if (cJSON_IsObject(j) && fin && status && json_parse_time(fin, &ms) != 0)
+		ms = -1;
+	cJSON_Delete(j);
+	return ms;
+}
+
+int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, size_t max_bytes, size_t *pruned)
+{
+	cJSON *data, *item, *nv;
+	struct candidate *cands = NULL;
+	size_t ncand = 0, nkeys = 0, bytes = 0, removed = 0;
+	int rc = -1;
+
+	if (pruned)
+		*pruned = 0;
+	if (!cJSON_IsObject(cm))
+		return -1;
+	data = cJSON_GetObjectItemCaseSensitive(cm, "data");
+	if (!cJSON_IsObject(data)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(cm, "data");
+		data = cJSON_AddObjectToObject(cm, "data");
+		if (!data)
+			return -1;
+	}
+	nv = cJSON_CreateString(value);
+	if (!nv)
+		return -1;
+	if (cJSON_GetObjectItemCaseSensitive(data, key)) {
+		if (!cJSON_ReplaceItemInObjectCaseSensitive(data, key, nv)) {
+			cJSON_Delete(nv);
+			return -1;
+		}
+	} else if (!cJSON_AddItemToObject(data, key, nv)) {
+		cJSON_Delete(nv);
+		return -1;
+	}
+
+	cJSON_ArrayForEach (item, data)
+		nkeys++;
+	cands = calloc(nkeys ? nkeys : 1, sizeof(*cands));
+	if (!cands)
+		return -1;
+	cJSON_ArrayForEach (item, data) {
+		size_t b = strlen(item->string) + (cJSON_IsString(item) ? strlen(item->valuestring) : 0);
+		bytes += b;
+		if (strcmp(item->string, key) == 0 || !cJSON_IsString(item))
+			continue;
+		cands[ncand].finished = record_finished(item->valuestring);
+		if (cands[ncand].finished < 0)
+			continue;
+		cands[ncand].key = item->string;
+		cands[ncand].bytes = b;
+		ncand++;
+	}
+	qsort(cands, ncand, sizeof(*cands), cmp_candidate);
+	for (size_t i = 0; i < ncand && (nkeys > max_keys || bytes > max_bytes); i++) {
+		nkeys--;
+		bytes -= cands[i].bytes;
+		/* cands[i].key points into the item: delete last */
+		cJSON_DeleteItemFromObjectCaseSensitive(data, cands[i].key);
+		removed++;
+	}
+	if (pruned)
+		*pruned = removed;
+	rc = 0;
+	free(cands);
+	return rc;
+}
+
+static int cm_path(struct kube_client *kc, const char *name, char *buf, size_t len)
+{
+	int n = name ? snprintf(buf, len, "/api/v1/namespaces/%s/configmaps/%s", kube_namespace(kc), name)
+	             : snprintf(buf, len, "/api/v1/namespaces/%s/configmaps", kube_namespace(kc));
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static int request_deadline(int64_t deadline) { return kube_now_ms() >= deadline; }
+
+int rec_load(struct kube_client *kc, const char *name, const char *key, int64_t deadline_ms, char **value,
+             struct kube_error *err)
+{
+	char path[512];
+	cJSON *cm = NULL;
+	const cJSON *v;
+	int rc;
+
+	*value = NULL;
+	if (cm_path(kc, name, path, sizeof(path)) != 0) {
+		memset(err, 0, sizeof(*err));
+		err->rc = KUBE_EINVALID;
+		snprintf(err->message, sizeof(err->message), "ConfigMap name too long");
+		return KUBE_EINVALID;
+	}
+	rc = kube_get_json(kc, path, deadline_ms, &cm, err);
+	if (rc == KUBE_ENOTFOUND)
+		return KUBE_OK;
+	if (rc != KUBE_OK)
+		return rc;
+	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm, "data"), key);
+	if (cJSON_IsString(v)) {
+		*value = strdup(v->valuestring);
+		if (!*value)
+			rc = KUBE_ENOMEM;
+	}
+	cJSON_Delete(cm);
+	return rc;
+}
+
+static int send_json(struct kube_client *kc, const char *method, const char *path, const cJSON *obj, int64_t deadline,
+                     struct kube_error *err)
+{
+	struct kube_response resp = {0};
+	char *body = cJSON_PrintUnformatted(obj);
+	int rc;
+
+	if (!body) {
+		memset(err, 0, sizeof(*err));
+		err->rc = KUBE_ENOMEM;
+		return KUBE_ENOMEM;
+	}
+	rc = kube_request(kc, method, path, "application/json", body, strlen(body), deadline, &resp, err);
+	kube_response_free(&resp);
+	free(body);
+	return rc;
+}
+
+int rec_store(struct kube_client *kc, const struct rec_store_opts *o, const char *value, struct kube_error *err)
+{
+	char path[512], coll[512];
+	int rc = KUBE_ETIMEOUT;
+	int64_t deadline = o->deadline_ms ? o->deadline_ms : kube_now_ms() + 30000;
+
+	memset(err, 0, sizeof(*err));
+	if (cm_path(kc, o->name, path, sizeof(path)) != 0 || cm_path(kc, NULL, coll, sizeof(coll)) != 0) {
+		err->rc = KUBE_EINVALID;
+		snprintf(err->message, sizeof(err->message), "ConfigMap name too long");
+		return KUBE_EINVALID;
+	}
+	/* Each round: read, modify, write guarded by resourceVersion. */
+	for (int round = 0; round < 50 && !request_deadline(deadline); round++) {
+		cJSON *cm = NULL;
+		size_t pruned = 0;
+
+		rc = kube_get_json(kc, path, deadline, &cm, err);
+		if (rc == KUBE_ENOTFOUND) {
+			cJSON *obj = cJSON_CreateObject();
+			cJSON *meta = obj ? cJSON_AddObjectToObject(obj, "metadata") : NULL;
+			cJSON *labels = meta ? cJSON_AddObjectToObject(meta, "labels") : NULL;
+
+			if (!labels || !cJSON_AddStringToObject(obj, "apiVersion", "v1") ||
+			    !cJSON_AddStringToObject(obj, "kind", "ConfigMap") ||
+			    !cJSON_AddStringToObject(meta, "name", o->name) ||
+			    !cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "migrate-runner") ||
+			    rec_cm_put(obj, o->key, value, o->max_keys, o->max_bytes, NULL) != 0) {
+				cJSON_Delete(obj);
+				err->rc = KUBE_ENOMEM;
+				return KUBE_ENOMEM;
+			}
+			rc = send_json(kc, "POST", coll, obj, deadline, err);
+			cJSON_Delete(obj);
+			if (rc == KUBE_ECONFLICT) {
+				log_debug("ConfigMap %s was created concurrently; retrying", o->name);
+				continue;
+			}
+			return rc;
+		}
+		if (rc != KUBE_OK)
+			return rc;
+		if (rec_cm_put(cm, o->key, value, o->max_keys, o->max_bytes, &pruned) != 0) {
+			cJSON_Delete(cm);
+			err->rc = KUBE_ENOMEM;
+			return KUBE_ENOMEM;
+		}
+		/* the server fills these; sending managedFields back only costs bytes */
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm, "metadata"),
+		                                        "managedFields");
+		rc = send_json(kc, "PUT", path, cm, deadline, err);
+		cJSON_Delete(cm);
+		if (rc == KUBE_OK) {
+			if (pruned)
+				log_info("pruned %zu old record(s) from ConfigMap %s", pruned, o->name);
+			return KUBE_OK;
+		}
+		if (rc != KUBE_ECONFLICT && rc != KUBE_ENOTFOUND)
+			return rc;
+		log_debug("ConfigMap %s changed concurrently (%s); re-reading", o->name,
+		          rc == KUBE_ECONFLICT ? "409" : "404");
+	}
+	if (rc == KUBE_OK || rc == KUBE_ECONFLICT || rc == KUBE_ENOTFOUND) {
+		rc = KUBE_ETIMEOUT;
+		err->rc = rc;
+		snprintf(err->message, sizeof(err->message), "ConfigMap %s kept changing concurrently; gave up",
+		         o->name);
+	}
+	return rc;
+}

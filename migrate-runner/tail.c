@@ -1,0 +1,206 @@
+/*
+ * tail.c - fixed-size ring of the last output lines (see tail.h).
+ */
+#include "tail.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct partial {
+	char *buf;
+	size_t len;
+	int cut; /* the line was longer than the slot */
+};
+
+struct tail {
+	size_t max_lines, max_line_len;
+	char *slots;  /* max_lines * max_line_len */
+	size_t *lens; /* length of each slot */
+	size_t head;  /* index of the oldest line */
+	size_t count;
+	struct partial part[2];
+	char *partbuf;
+};
+
+struct tail *tail_new(size_t max_lines, size_t max_line_len)
+{
+	struct tail *t;
+
+	if (max_lines == 0 || max_line_len < 8)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->max_lines = max_lines;
+	t->max_line_len = max_line_len;
+	t->slots = malloc(max_lines * max_line_len);
+	t->lens = calloc(max_lines, sizeof(*t->lens));
+	t->partbuf = malloc(2 * max_line_len);
+	if (!t->slots || !t->lens || !t->partbuf) {
+		tail_free(t);
+		return NULL;
+	}
+	t->part[0].buf = t->partbuf;
+	t->part[1].buf = t->partbuf + max_line_len;
+	return t;
+}
+
+void tail_free(struct tail *t)
+{
+	if (!t)
+		return;
+	free(t->slots);
+	free(t->lens);
+	free(t->partbuf);
+	free(t);
+}
+
+static void commit(struct tail *t, struct partial *p)
+{
+	size_t idx;
+
+	if (t->count < t->max_lines) {
+		idx = (t->head + t->count) % t->max_lines;
+		t->count++;
+	} else {
+		idx = t->head;
+		t->head = (t->head + 1) % t->max_lines;
+	}
+	memcpy(t->slots + idx * t->max_line_len, p->buf, p->len);
+	t->lens[idx] = p->len;
+	p->len = 0;
+	p->cut = 0;
+}
+
+void tail_feed(struct tail *t, int stream, const char *buf, size_t len)
+{
+	struct partial *p;
+
+	if (!t || stream < 0 || stream > 1)
+		return;
+	p = &t->part[stream];
+	while (len > 0) {
+		const char *nl = memchr(buf, '\n', len);
+		size_t n = nl ? (size_t)(nl - buf) : len;
+		size_t room = t->max_line_len - p->len;
+
+		if (n > room) {
+			p->cut = 1;
+			memcpy(p->buf + p->len, buf, room);
+			p->len += room;
+		} else {
+			memcpy(p->buf + p->len, buf, n);
+			p->len += n;
+		}
+		if (!nl)
+			break;
+		commit(t, p);
+		buf = nl + 1;
+		len -= n + 1;
+	}
+}
+
+void tail_flush(struct tail *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (t->part[i].len > 0)
+			commit(t, &t->part[i]);
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t need;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need;
+}
+
+/* Copy src to dst replacing invalid UTF-8 and NUL bytes with '?'. */
+static size_t sanitize(char *dst, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		size_t k = s[i] ? utf8_seq(s + i, n - i) : 0;
+		if (k == 0) {
+			dst[o++] = '?';
+			i++;
+		} else {
+			memcpy(dst + o, s + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	return o;
+}
+
+size_t tail_trim_front(char *s, size_t max_bytes)
+{
+	size_t len = strlen(s), cut;
+
+	if (len <= max_bytes)
+		return len;
+	cut = len - max_bytes;
+	/* prefer to start at a whole line when one begins soon after the cut */
+	if (s[cut - 1] != '\n') {
+		size_t look = len - cut < 256 ? len - cut : 256;
+		char *nl = memchr(s + cut, '\n', look);
+		if (nl && (size_t)(nl + 1 - s) < len)
+			cut = (size_t)(nl + 1 - s);
+	}
+	while (cut < len && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut++;
+	memmove(s, s + cut, len - cut + 1);
+	return len - cut;
+}
+
+char *tail_text(const struct tail *t, size_t max_bytes)
+{
+	size_t total = 0, o = 0;
+	char *out;
+
+	if (!t)
+		return strdup("");
+	for (size_t i = 0; i < t->count; i++)
+		total += t->lens[(t->head + i) % t->max_lines] + 1;
+	out = malloc(total + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < t->count; i++) {
+		size_t idx = (t->head + i) % t->max_lines;
+		if (i > 0)
+			out[o++] = '\n';
+		o += sanitize(out + o, t->slots + idx * t->max_line_len, t->lens[idx]);
+	}
+	out[o] = '\0';
+	tail_trim_front(out, max_bytes);
+	return out;
+}

@@ -1,0 +1,249 @@
+/*
+ * Unit tests: migrate-runner/supervise.c (the PID-1 loop, with real
+ * processes), waittcp.c and sidecar.c parsing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "../../lib/duration.c"
+#include "../../lib/log.c"
+#include "../../migrate-runner/sidecar.c"
+#include "../../migrate-runner/supervise.c"
+#include "../../migrate-runner/tail.c"
+#include "../../migrate-runner/waittcp.c"
+
+static struct sup_result run_sh(const char *script, int64_t timeout_ms, int64_t grace_ms, struct tail *t)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)script, NULL};
+	struct sup_opts o = {.argv = argv, .timeout_ms = timeout_ms, .grace_ms = grace_ms, .tail = t};
+	struct sup_result r;
+
+	assert_int_equal(sup_run(&o, &r), 0);
+	return r;
+}
+
+static void no_children_left(void)
+{
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+static void exit_codes(void **state)
+{
+	struct tail *t = tail_new(5, 128);
+	struct sup_result r;
+	char *s;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	r = run_sh("echo to-stdout; echo to-stderr >&2; exit 7", 0, 1000, t);
+	assert_int_equal(r.how, SUP_EXITED);
+	assert_int_equal(sup_exit_code(&r), 7);
+	assert_true(r.finished_ms >= r.started_ms);
+	s = tail_text(t, 1000);
+	assert_non_null(strstr(s, "to-stdout"));
+	assert_non_null(strstr(s, "to-stderr"));
+	free(s);
+	r = run_sh("kill -KILL $$", 0, 1000, NULL);
+	assert_int_equal(r.how, SUP_SIGNALED);
+	assert_int_equal(r.sig, SIGKILL);
+	assert_int_equal(sup_exit_code(&r), 137);
+	no_children_left();
+	tail_free(t);
+}
+
+static void exec_failures(void **state)
+{
+	char *missing[] = {(char *)"/nonexistent/cmd", NULL};
+	char path[] = "/tmp/mr-notexec-XXXXXX";
+	char *notexec[] = {path, NULL};
+	struct sup_opts o = {.argv = missing, .grace_ms = 1000};
+	struct sup_result r;
+	int fd = mkstemp(path); /* mode 0600: not executable */
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(sup_init(), 0);
+	sup_run(&o, &r);
+	assert_int_equal(r.how, SUP_EXEC_FAILED);
+	assert_int_equal(r.exec_errno, ENOENT);
+	assert_int_equal(sup_exit_code(&r), 127);
+	o.argv = notexec;
+	sup_run(&o, &r);
+	assert_int_equal(r.how, SUP_EXEC_FAILED);
+	assert_int_equal(r.exec_errno, EACCES);
+	assert_int_equal(sup_exit_code(&r), 126);
+	unlink(path);
+	no_children_left();
+}
+
+static void timeout_then_kill(void **state)
+{
+	struct sup_result r;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	t0 = sup_mono_ms();
+	/* ignores SIGTERM: needs the SIGKILL after the grace */
+	r = run_sh("trap '' TERM; sleep 5 & wait; sleep 5", 200, 300, NULL);
+	assert_true(r.timed_out);
+	assert_true(r.killed);
+	assert_int_equal(sup_exit_code(&r), 124);
+	assert_true(sup_mono_ms() - t0 < 3000);
+	no_children_left();
+}
+
+static void leftovers_are_stopped(void **state)
+{
+	struct sup_result r;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	t0 = sup_mono_ms();
+	/* the background job outlives the main process; it gets SIGTERM */
+	r = run_sh("sleep 30 & exit 4", 0, 5000, NULL);
+	assert_int_equal(sup_exit_code(&r), 4);
+	assert_false(r.killed);
+	assert_true(sup_mono_ms() - t0 < 3000);
+	no_children_left();
+}
+
+static int64_t lose_at_second(void *ctx, int64_t *next_ms)
+{
+	int *n = ctx;
+	*next_ms = 50;
+	return ++*n >= 2 ? 100 : -1;
+}
+
+static void tick_terminates(void **state)
+{
+	char *argv[] = {(char *)"sleep", (char *)"10", NULL};
+	int calls = 0;
+	struct sup_opts o = {.argv = argv, .grace_ms = 5000, .tick_ms = 50, .on_tick = lose_at_second, .ctx = &calls};
+	struct sup_result r;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	sup_run(&o, &r);
+	assert_int_equal(calls, 2);
+	assert_true(r.terminated);
+	assert_int_equal(r.how, SUP_SIGNALED);
+	assert_int_equal(r.sig, SIGTERM);
+	assert_int_equal(sup_exit_code(&r), 143);
+}
+
+static void wait_returns_on_term(void **state)
+{
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	t0 = sup_mono_ms();
+	assert_int_equal(sup_wait(50), 0);
+	assert_true(sup_mono_ms() - t0 >= 50);
+	kill(getpid(), SIGUSR1); /* not a reason to stop */
+	assert_int_equal(sup_wait(10), 0);
+	kill(getpid(), SIGTERM);
+	assert_int_equal(sup_wait(5000), SIGTERM);
+	assert_int_equal(sup_pending_signal(), SIGTERM);
+	assert_int_equal(sup_wait_cb(NULL, 5000), SIGTERM);
+	sup_term_sig = 0;
+}
+
+static void tcp_parse(void **state)
+{
+	struct wtcp_target t;
+
+	(void)state;
+	assert_int_equal(wtcp_parse("db:5432", &t), 0);
+	assert_string_equal(t.host, "db");
+	assert_string_equal(t.port, "5432");
+	assert_int_equal(wtcp_parse("[::1]:80", &t), 0);
+	assert_string_equal(t.host, "::1");
+	assert_int_equal(wtcp_parse("db.ns.svc.cluster.local:1", &t), 0);
+	assert_int_equal(wtcp_parse("db", &t), -1);
+	assert_int_equal(wtcp_parse("db:", &t), -1);
+	assert_int_equal(wtcp_parse(":80", &t), -1);
+	assert_int_equal(wtcp_parse("db:0", &t), -1);
+	assert_int_equal(wtcp_parse("db:65536", &t), -1);
+	assert_int_equal(wtcp_parse("db:+80", &t), -1);
+	assert_int_equal(wtcp_parse("db:80x", &t), -1);
+	assert_int_equal(wtcp_parse("::1:80", &t), -1);
+	assert_int_equal(wtcp_parse("[::1]80", &t), -1);
+	assert_int_equal(wtcp_parse(NULL, &t), -1);
+}
+
+static int sleep_cb(void *ctx, int64_t ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	(void)ctx;
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+static void tcp_wait(void **state)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+	socklen_t alen = sizeof(a);
+	struct wtcp_target t[2];
+	char spec[64];
+	size_t failed = 99;
+
+	(void)state;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	getsockname(fd, (struct sockaddr *)&a, &alen);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(a.sin_port));
+	assert_int_equal(wtcp_parse(spec, &t[0]), 0);
+	assert_int_equal(wtcp_wait(t, 1, sup_mono_ms() + 2000, sup_mono_ms, sleep_cb, NULL, &failed), WTCP_OK);
+	close(fd);
+	/* now nobody listens there */
+	assert_int_equal(wtcp_parse(spec, &t[1]), 0);
+	assert_int_equal(wtcp_wait(t, 2, sup_mono_ms() + 300, sup_mono_ms, sleep_cb, NULL, &failed), WTCP_TIMEOUT);
+	assert_int_equal(failed, 0);
+}
+
+static void sidecar_specs(void **state)
+{
+	struct sidecar s;
+
+	(void)state;
+	assert_int_equal(sidecar_parse("istio", NULL, &s), 0);
+	assert_string_equal(s.quit_url, "http://127.0.0.1:15020/quitquitquit");
+	assert_string_equal(s.ready_url, "http://127.0.0.1:15021/healthz/ready");
+	assert_int_equal(sidecar_parse("linkerd", NULL, &s), 0);
+	assert_string_equal(s.quit_url, "http://127.0.0.1:4191/shutdown");
+	assert_int_equal(sidecar_parse("http://127.0.0.1:9/quit", NULL, &s), 0);
+	assert_string_equal(s.kind, "url");
+	assert_string_equal(s.ready_url, "");
+	assert_int_equal(sidecar_parse("http://127.0.0.1:9/quit", "http://127.0.0.1:9/ready", &s), 0);
+	assert_string_equal(s.ready_url, "http://127.0.0.1:9/ready");
+	assert_int_equal(sidecar_parse("envoy", NULL, &s), -1);
+	assert_int_equal(sidecar_parse("ftp://x/", NULL, &s), -1);
+	assert_int_equal(sidecar_parse("http://a b/", NULL, &s), -1);
+	assert_int_equal(sidecar_parse("istio", "file:///etc/passwd", &s), -1);
+	assert_int_equal(sidecar_parse(NULL, NULL, &s), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(exit_codes),        cmocka_unit_test(exec_failures),
+	    cmocka_unit_test(timeout_then_kill), cmocka_unit_test(leftovers_are_stopped),
+	    cmocka_unit_test(tick_terminates),   cmocka_unit_test(wait_returns_on_term),
+	    cmocka_unit_test(tcp_parse),         cmocka_unit_test(tcp_wait),
+	    cmocka_unit_test(sidecar_specs),
+	};
+	log_init("test", LOG_TEXT, LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

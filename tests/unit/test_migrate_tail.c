@@ -1,0 +1,140 @@
+/* Unit tests: migrate-runner/tail.c - the bounded output tail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "../../migrate-runner/tail.c"
+
+static char *text(struct tail *t, size_t max)
+{
+	char *s = tail_text(t, max);
+	assert_non_null(s);
+	return s;
+}
+
+static void keeps_last_lines(void **state)
+{
+	struct tail *t = tail_new(3, 64);
+	char *s;
+
+	(void)state;
+	assert_non_null(t);
+	s = text(t, 100);
+	assert_string_equal(s, "");
+	free(s);
+	tail_feed(t, 0, "one\ntwo\nthr", 11);
+	tail_feed(t, 0, "ee\nfour\n", 8);
+	s = text(t, 100);
+	assert_string_equal(s, "two\nthree\nfour");
+	free(s);
+	tail_feed(t, 0, "five", 4); /* unterminated: only after flush */
+	s = text(t, 100);
+	assert_string_equal(s, "two\nthree\nfour");
+	free(s);
+	tail_flush(t);
+	s = text(t, 100);
+	assert_string_equal(s, "three\nfour\nfive");
+	free(s);
+	tail_free(t);
+}
+
+static void streams_never_spliced(void **state)
+{
+	struct tail *t = tail_new(10, 64);
+	char *s;
+
+	(void)state;
+	tail_feed(t, 0, "stdout-a", 8);
+	tail_feed(t, 1, "stderr-a\nstderr-b", 17);
+	tail_feed(t, 0, "-end\n", 5);
+	tail_flush(t);
+	s = text(t, 1000);
+	assert_string_equal(s, "stderr-a\nstdout-a-end\nstderr-b");
+	free(s);
+	tail_feed(t, 2, "ignored\n", 8); /* bad stream index */
+	tail_free(t);
+}
+
+static void long_lines_are_cut(void **state)
+{
+	struct tail *t = tail_new(2, 8);
+	char *s;
+
+	(void)state;
+	tail_feed(t, 0, "0123456789abcdef\nok\n", 20);
+	s = text(t, 100);
+	assert_string_equal(s, "01234567\nok");
+	free(s);
+	tail_free(t);
+	assert_null(tail_new(0, 10));
+	assert_null(tail_new(10, 2));
+}
+
+static void invalid_utf8_and_nul(void **state)
+{
+	struct tail *t = tail_new(4, 64);
+	char *s;
+	const char in[] = "caf\xc3\xa9 \xff\xfe x\0y \xe2\x82 \xed\xa0\x80\n";
+
+	(void)state;
+	tail_feed(t, 1, in, sizeof(in) - 1);
+	s = text(t, 100);
+	/* é kept; 0xff 0xfe, NUL, truncated 3-byte seq, surrogate -> '?' */
+	assert_string_equal(s, "caf\xc3\xa9 ?? x?y ?? ???");
+	free(s);
+	tail_free(t);
+}
+
+static void byte_cap_from_the_front(void **state)
+{
+	struct tail *t = tail_new(10, 64);
+	char *s;
+	char buf[64];
+
+	(void)state;
+	tail_feed(t, 0, "aaaa\nbbbb\ncccc\n", 15);
+	s = text(t, 9);
+	assert_string_equal(s, "bbbb\ncccc"); /* whole lines first */
+	free(s);
+	s = text(t, 3);
+	assert_string_equal(s, "ccc"); /* no line fits: the newest bytes */
+	free(s);
+	/* never split a UTF-8 character */
+	snprintf(buf, sizeof(buf), "x\xc3\xa9\xc3\xa9");
+	assert_int_equal(tail_trim_front(buf, 3), 2);
+	assert_string_equal(buf, "\xc3\xa9");
+	snprintf(buf, sizeof(buf), "short");
+	assert_int_equal(tail_trim_front(buf, 10), 5);
+	tail_free(t);
+}
+
+static void many_lines_fast(void **state)
+{
+	struct tail *t = tail_new(20, 1024);
+	char line[64];
+	char *s;
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		int n = snprintf(line, sizeof(line), "line %d\n", i);
+		tail_feed(t, i % 2, line, (size_t)n);
+	}
+	s = text(t, 4096);
+	assert_non_null(strstr(s, "line 199999"));
+	assert_null(strstr(s, "line 199979\n"));
+	assert_non_null(strstr(s, "line 199980"));
+	free(s);
+	tail_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(keeps_last_lines),        cmocka_unit_test(streams_never_spliced),
+	    cmocka_unit_test(long_lines_are_cut),      cmocka_unit_test(invalid_utf8_and_nul),
+	    cmocka_unit_test(byte_cap_from_the_front), cmocka_unit_test(many_lines_fast),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
