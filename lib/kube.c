@@ -259,7 +259,7 @@ const char *kube_identity(const struct kube_client *kc) { return kc->identity ? 
 /* ---- one request ------------------------------------------------------- */
 
 int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const char *path, const char *content_type,
-                    struct curl_slist **hdrs, struct kube_error *err)
+                    const char *accept, struct curl_slist **hdrs, struct kube_error *err)
 {
 	struct kube_config *c = &kc->cfg;
 	size_t ulen = strlen(c->server) + strlen(path) + 1;
@@ -322,7 +322,13 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
 		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
 	}
-	*hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+	if (accept) {
+		char ah[256];
+		snprintf(ah, sizeof(ah), "Accept: %s", accept);
+		*hdrs = curl_slist_append(*hdrs, ah);
+	} else {
+		*hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+	}
 	if (content_type) {
 		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
@@ -485,7 +491,7 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 		curl_easy_reset(h);
 		kbuf_reset(&ctx.body);
 		ctx.retry_after_ms = -1;
-		rc = kube_setup_easy(kc, h, method, path, content_type, &hdrs, err);
+		rc = kube_setup_easy(kc, h, method, path, content_type, NULL, &hdrs, err);
 		if (rc != KUBE_OK)
 			goto out;
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);

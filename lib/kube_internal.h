@@ -20,12 +20,12 @@ void kbuf_free(struct kbuf *b);
 
 /*
  * Configure an easy handle for one request: URL (server + path), TLS
- * material, proxy, credentials (fresh token; *hdrs must be freed with
- * curl_slist_free_all after the transfer). Returns KUBE_OK or an error
- * (credentials could not be obtained).
+ * material, proxy, credentials (a fresh token), Accept (NULL means
+ * application/json). *hdrs must be freed with curl_slist_free_all after the
+ * transfer. Returns KUBE_OK or an error (credentials could not be obtained).
  */
 int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const char *path, const char *content_type,
-                    struct curl_slist **hdrs, struct kube_error *err);
+                    const char *accept, struct curl_slist **hdrs, struct kube_error *err);
 
 /*
  * Make sure the credentials are current: re-read a token file older than

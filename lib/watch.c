@@ -228,7 +228,12 @@ static int wstart(struct wrun *r, struct wstate *w)
 	curl_easy_reset(w->h);
 	curl_slist_free_all(w->hdrs);
 	w->hdrs = NULL;
-	rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, &w->hdrs, r->err);
+	rc =
+	    kube_setup_easy(r->kc, w->h, "GET", path, NULL,
+	                    !w->spec->metadata_only ? NULL
+	                    : list ? "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+	                           : "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+	                    &w->hdrs, r->err);
 	if (rc != KUBE_OK) {
 		r->stop = -2;
 		return rc;
@@ -473,9 +478,18 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 			}
 			break;
 		}
-		if (next_tick && now >= next_tick) {
-			opts->on_tick(ctx);
-			next_tick = now + opts->tick_ms;
+		if ((next_tick && now >= next_tick) || (opts->wake_at && *opts->wake_at && now >= *opts->wake_at)) {
+			int t;
+
+			if (next_tick && now >= next_tick)
+				next_tick = now + opts->tick_ms;
+			if (opts->wake_at && *opts->wake_at && now >= *opts->wake_at)
+				*opts->wake_at = 0;
+			t = opts->on_tick ? opts->on_tick(ctx) : 0;
+			if (t > 0)
+				r.stop = 1;
+			else if (t < 0)
+				r.stop = -1;
 			if (r.stop)
 				break;
 		}
@@ -507,6 +521,8 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 			continue;
 		if (next_tick && next_tick < wake)
 			wake = next_tick;
+		if (opts->wake_at && *opts->wake_at && *opts->wake_at < wake)
+			wake = *opts->wake_at;
 		if (opts->deadline_ms && opts->deadline_ms < wake)
 			wake = opts->deadline_ms;
 		{

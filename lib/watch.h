@@ -31,6 +31,13 @@ struct watch_spec {
 	const char *label_selector; /* or NULL */
 	const char *field_selector; /* or NULL; metadata.name=X lets RBAC resourceNames apply */
 	const char *what;           /* for messages: "jobs.batch" */
+	/*
+	 * Ask for PartialObjectMetadata (labels, annotations, owners only):
+	 * Helm release Secrets carry megabytes of payload nobody here reads.
+	 * A server that does not support it answers full objects, which is
+	 * fine for callers that read metadata only.
+	 */
+	int metadata_only;
 };
 
 /*
@@ -43,8 +50,17 @@ typedef int (*watch_cb)(void *ctx, size_t spec_index, enum watch_event ev, const
 struct watch_opts {
 	int timeout_seconds; /* server-side watch timeout; 0 = 300 */
 	int64_t deadline_ms; /* absolute (kube_now_ms); 0 = none */
-	int64_t tick_ms;     /* call on_tick this often while waiting; 0 = never */
-	void (*on_tick)(void *ctx);
+	/*
+	 * on_tick runs every tick_ms (0 = never), and also once when the
+	 * caller-owned *wake_at (absolute kube_now_ms time; may be NULL) is
+	 * reached; the loop zeroes *wake_at before that call. The callbacks may
+	 * set *wake_at through their ctx: an alarm for a state that changes
+	 * with time alone (a grace period expiring) while no event arrives.
+	 * Return values as for watch_cb.
+	 */
+	int64_t tick_ms;
+	int64_t *wake_at;
+	int (*on_tick)(void *ctx);
 	/*
 	 * Consecutive failed attempts (connection errors, 5xx) after which
 	 * on_unavailable is called once per failure streak; the watch keeps

@@ -385,14 +385,15 @@ static int on_event(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj
 	return 0;
 }
 
-static void on_tick(void *ctx)
+static int on_tick(void *ctx)
 {
 	struct waiter *w = ctx;
 	char el[32];
 
 	if (!w->last_state[0])
-		return;
+		return 0;
 	log_info("still waiting after %s: %s", dur_format(kube_now_ms() - w->start_ms, el, sizeof(el)), w->last_state);
+	return 0;
 }
 
 static void on_unavailable(void *ctx, const struct kube_error *e)

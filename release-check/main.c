@@ -1,0 +1,1132 @@
+/*
+ * release-check - after `helm upgrade --install`, watch the release's
+ * workloads and pods until the release is healthy (exit 0), failed (1) or
+ * the timeout passes (2); see release-check.1 and DESIGN.md "Verdicts".
+ *
+ * main parses options, lists+watches seven collections at once through
+ * lib/watch, keeps the objects in one cJSON document (the evaluator's input
+ * shape) and re-evaluates it after every event: the change that decides the
+ * release is acted on within milliseconds, not on a poll. On failure it
+ * fetches the failing containers' logs and the pods' Events.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "exitcodes.h"
+#include "json.h"
+#include "kube.h"
+#include "log.h"
+#include "verdict.h"
+#include "watch.h"
+
+#define DEFAULT_TIMEOUT_MS (10LL * 60 * 1000)
+#define CHECK_ONCE_BUDGET_MS 30000 /* --timeout 0: one look, this long to get it */
+#define TICK_MS 1000
+#define HEARTBEAT_MS 30000    /* not a TTY: "still waiting" this often when quiet */
+#define FETCH_BUDGET_MS 15000 /* all logs and Events after a failure */
+#define MAX_LOG_TARGETS 3     /* failing objects whose logs/events are shown */
+#define MAX_EVENTS 10
+#define MAX_LOG_BYTES 65536
+#define TABLE_MAX_ROWS 30
+
+enum kind_index { K_RELEASES, K_DEPLOYMENTS, K_REPLICASETS, K_STATEFULSETS, K_DAEMONSETS, K_JOBS, K_PODS, K_COUNT };
+
+static const struct kind_info {
+	const char *key;      /* array in the evaluator's input */
+	const char *prefix;   /* API path of the group/version */
+	const char *resource; /* plural */
+	const char *group;    /* for RBAC rules: "" = core */
+	const char *what;     /* resource.group, for messages */
+} kinds[K_COUNT] = {
+    {VERDICT_KEY_RELEASES, "/api/v1", "secrets", "", "secrets"},
+    {VERDICT_KEY_DEPLOYMENTS, "/apis/apps/v1", "deployments", "apps", "deployments.apps"},
+    {VERDICT_KEY_REPLICASETS, "/apis/apps/v1", "replicasets", "apps", "replicasets.apps"},
+    {VERDICT_KEY_STATEFULSETS, "/apis/apps/v1", "statefulsets", "apps", "statefulsets.apps"},
+    {VERDICT_KEY_DAEMONSETS, "/apis/apps/v1", "daemonsets", "apps", "daemonsets.apps"},
+    {VERDICT_KEY_JOBS, "/apis/batch/v1", "jobs", "batch", "jobs.batch"},
+    {VERDICT_KEY_PODS, "/api/v1", "pods", "", "pods"},
+};
+
+struct opts {
+	const char *release, *ns, *kubeconfig, *context, *selector;
+	int64_t timeout_ms; /* 0: check once */
+	int64_t pull_grace_ms;
+	long logs;
+	int json, no_helm;
+	enum log_level level;
+};
+
+/* What was last shown for one object (change detection, "since"). */
+struct seen {
+	char key[16 + VERDICT_NAME_LEN];
+	enum verdict_status status;
+	int64_t ready, desired;
+	char state[VERDICT_STATE_LEN];
+	char reason[VERDICT_REASON_LEN];
+	int64_t since_ms; /* elapsed (ms) when this state began */
+	int present;
+};
+
+struct check {
+	const struct opts *o;
+	struct kube_client *kc;
+	const char *ns;
+	cJSON *doc;        /* {"pods":[...], ...}: the evaluator's input */
+	size_t first_spec; /* K_DEPLOYMENTS with --no-helm */
+	int synced[K_COUNT];
+	struct first_seen_table fs;
+	struct verdict_result res;
+	int have_res;
+	struct seen *seen;
+	size_t nseen, capseen;
+	int64_t start_mono, start_wall;
+	int64_t last_out_mono;
+	FILE *out; /* progress: stdout, or stderr with --output json */
+	int tty, table_lines;
+	int64_t wake_at;        /* watch alarm: when a graced state expires (kube_now_ms clock) */
+	int64_t fetch_deadline; /* for all log and Event requests after a failure */
+};
+
+static int64_t rc_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t elapsed(const struct check *c) { return kube_now_ms() - c->start_mono; }
+
+/* ---- options ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: release-check [OPTIONS] RELEASE\n"
+	           "\n"
+	           "Watch a release's workloads and pods until it is healthy, failed or timed\n"
+	           "out. Reads the Helm release record (Secret sh.helm.release.v1.RELEASE.vN)\n"
+	           "without the helm binary and works without one (kustomize, plain YAML).\n"
+	           "\n"
+	           "Options:\n"
+	           "  -n, --namespace NS          namespace (default: from the context or the pod)\n"
+	           "      --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, in-cluster,\n"
+	           "                              ~/.kube/config)\n"
+	           "      --context NAME          kubeconfig context\n"
+	           "  -l, --selector SEL          label selector of the workloads and pods\n"
+	           "                              (default: app.kubernetes.io/instance=RELEASE)\n"
+	           "      --timeout DURATION      give up after DURATION (e.g. 90s, 10m, 1h30m);\n"
+	           "                              default 10m; 0: check once\n"
+	           "      --output FORMAT         text (default) or json (one report on stdout)\n"
+	           "      --logs N                log lines per failing container (default 20, 0: none)\n"
+	           "      --image-pull-grace DURATION\n"
+	           "                              how long ErrImagePull, ImagePullBackOff and\n"
+	           "                              CreateContainerConfigError may last before they\n"
+	           "                              fail the release (default 60s)\n"
+	           "      --no-helm               do not read the Helm release record\n"
+	           "  -v, --verbose               print debugging details\n"
+	           "  -h, --help                  show this help and exit\n"
+	           "  -V, --version               show the version and exit\n"
+	           "\n"
+	           "Exit status:\n"
+	           "  0  healthy                 1  failed            2  timed out\n"
+	           "  64 usage error             69 API server unavailable\n"
+	           "  77 not authorised (RBAC)   78 configuration error\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("release-check: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'release-check --help' for more information.\n", stderr);
+	return MG_EXIT_USAGE;
+}
+
+/* Helm's release name rule: a DNS-1123 subdomain of at most 53 characters. */
+static int valid_release(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 53)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+			return 0;
+	}
+	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"kubeconfig", required_argument, NULL, 'K'},
+	    {"context", required_argument, NULL, 'C'},
+	    {"selector", required_argument, NULL, 'l'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"logs", required_argument, NULL, 'L'},
+	    {"image-pull-grace", required_argument, NULL, 'G'},
+	    {"no-helm", no_argument, NULL, 'H'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *timeout = NULL, *grace = NULL, *output = NULL, *logs = NULL;
+	char err[256];
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->pull_grace_ms = VERDICT_DEFAULT_PULL_GRACE_MS;
+	o->logs = 20;
+	o->level = LOG_INFO;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:n:l:vhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': o->ns = optarg; break;
+		case 'K': o->kubeconfig = optarg; break;
+		case 'C': o->context = optarg; break;
+		case 'l': o->selector = optarg; break;
+		case 'T': timeout = optarg; break;
+		case 'o': output = optarg; break;
+		case 'L': logs = optarg; break;
+		case 'G': grace = optarg; break;
+		case 'H': o->no_helm = 1; break;
+		case 'v': o->level = LOG_DEBUG; break;
+		case 'h': usage(stdout); return MG_EXIT_OK;
+		case 'V': printf("release-check %s\n", MG_VERSION); return MG_EXIT_OK;
+		case '?':
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':':
+		default: return usage_error("option '%s' needs a value", argv[optind - 1]);
+		}
+	}
+	if (timeout && dur_parse(timeout, &o->timeout_ms, err, sizeof(err)) < 0)
+		return usage_error("--timeout: %s", err);
+	if (grace && dur_parse(grace, &o->pull_grace_ms, err, sizeof(err)) < 0)
+		return usage_error("--image-pull-grace: %s", err);
+	if (output) {
+		if (strcmp(output, "json") == 0)
+			o->json = 1;
+		else if (strcmp(output, "text") != 0)
+			return usage_error("--output must be text or json, not \"%s\"", output);
+	}
+	if (logs) {
+		char *end;
+		errno = 0;
+		o->logs = strtol(logs, &end, 10);
+		if (errno || end == logs || *end || o->logs < 0 || o->logs > 10000)
+			return usage_error("--logs must be a number of lines from 0 to 10000, not \"%s\"", logs);
+	}
+	if (optind >= argc)
+		return usage_error("missing RELEASE");
+	o->release = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
+	if (!valid_release(o->release))
+		return usage_error("invalid release name \"%s\" (at most 53 lowercase letters, digits, '-' and '.')",
+		                   o->release);
+	if (o->ns && !*o->ns)
+		o->ns = NULL;
+	if (o->selector && !*o->selector)
+		return usage_error("--selector must not be empty");
+	return -1;
+}
+
+/* ---- the object store: one array per kind in c->doc ------------------------------ */
+
+static cJSON *kind_array(struct check *c, size_t k) { return cJSON_GetObjectItemCaseSensitive(c->doc, kinds[k].key); }
+
+/* Index of the object with obj's uid (or name), or -1. */
+static int store_find(const cJSON *a, const cJSON *obj)
+{
+	const char *uid = json_str(obj, "metadata.uid"), *name = json_str(obj, "metadata.name");
+	const cJSON *it;
+	int i = 0;
+
+	cJSON_ArrayForEach (it, a) {
+		const char *u = json_str(it, "metadata.uid"), *n = json_str(it, "metadata.name");
+		if (uid && u ? strcmp(uid, u) == 0 : (name && n && strcmp(name, n) == 0))
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/*
+ * Keep only what the evaluator reads: managedFields and last-applied
+ * copies are large, and a Helm release Secret's data is the whole release
+ * (values with credentials): never keep it.
+ */
+static void strip(cJSON *o, size_t k)
+{
+	cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	cJSON *ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
+	cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
+	if (k == K_RELEASES) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "data");
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "stringData");
+	}
+}
+
+static int store_event(struct check *c, size_t k, enum watch_event ev, const cJSON *obj)
+{
+	cJSON *a = kind_array(c, k), *dup;
+	int i;
+
+	switch (ev) {
+	case WATCH_RESET:
+		cJSON_DeleteItemFromObjectCaseSensitive(c->doc, kinds[k].key);
+		c->synced[k] = 0;
+		return cJSON_AddArrayToObject(c->doc, kinds[k].key) ? 0 : -1;
+	case WATCH_SYNCED: c->synced[k] = 1; return 0;
+	case WATCH_DELETED:
+		i = store_find(a, obj);
+		if (i >= 0)
+			cJSON_DeleteItemFromArray(a, i);
+		return 0;
+	case WATCH_ADDED:
+	case WATCH_MODIFIED:
+		if (!cJSON_IsObject(obj))
+			return 0;
+		dup = cJSON_Duplicate(obj, 1);
+		if (!dup)
+			return -1;
+		strip(dup, k);
+		i = store_find(a, obj);
+		if (i >= 0)
+			return cJSON_ReplaceItemInArray(a, i, dup) ? 0 : (cJSON_Delete(dup), -1);
+		return cJSON_AddItemToArray(a, dup) ? 0 : (cJSON_Delete(dup), -1);
+	}
+	return 0;
+}
+
+static int all_synced(const struct check *c)
+{
+	size_t k;
+	for (k = c->first_spec; k < K_COUNT; k++)
+		if (!c->synced[k])
+			return 0;
+	return 1;
+}
+
+/* ---- progress output ---------------------------------------------------------------- */
+
+static const char *status_tag(enum verdict_status s)
+{
+	switch (s) {
+	case ROW_OK: return "ok  ";
+	case ROW_FAILED: return "FAIL";
+	case ROW_IGNORED: return "skip";
+	case ROW_PROGRESSING: break;
+	}
+	return "wait";
+}
+
+static void fmt_elapsed(int64_t ms, char *buf, size_t len)
+{
+	snprintf(buf, len, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
+}
+
+static void fmt_ready(int64_t ready, int64_t desired, char *buf, size_t len)
+{
+	if (desired < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%lld/%lld", (long long)ready, (long long)desired);
+}
+
+static void print_row_line(struct check *c, const struct verdict_row *r)
+{
+	char el[32], rd[48], obj[16 + VERDICT_NAME_LEN + 2];
+
+	fmt_elapsed(elapsed(c), el, sizeof(el));
+	fmt_ready(r->ready, r->desired, rd, sizeof(rd));
+	snprintf(obj, sizeof(obj), "%s/%s", r->kind, r->name);
+	fprintf(c->out, "[%7s] %s %-36s %5s  %-18s %s\n", el, status_tag(r->status), obj, rd, r->state, r->reason);
+}
+
+static int term_width(const struct check *c)
+{
+	struct winsize ws;
+	if (ioctl(fileno(c->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+		return ws.ws_col;
+	return 100;
+}
+
+/* TTY: the table redrawn in place (cursor up over the last drawing, clear below). */
+static void draw_table(struct check *c)
+{
+	int width = term_width(c), lines = 0, shown = 0;
+	size_t i, hidden = 0;
+	char el[32], line[1024];
+
+	if (!c->have_res)
+		return;
+	if (c->table_lines)
+		fprintf(c->out, "\033[%dA\033[J", c->table_lines);
+	fmt_elapsed(elapsed(c), el, sizeof(el));
+	snprintf(line, sizeof(line), "release %s in %s: %s (%s)", c->o->release, c->ns, verdict_name(c->res.verdict),
+	         el);
+	fprintf(c->out, "%.*s\n", width - 1, line);
+	snprintf(line, sizeof(line), "%-40s %7s  %-18s %s", "OBJECT", "READY", "STATE", "REASON");
+	fprintf(c->out, "%.*s\n", width - 1, line);
+	lines = 2;
+	for (i = 0; i < c->res.nrows; i++) {
+		const struct verdict_row *r = &c->res.rows[i];
+		char rd[48], obj[16 + VERDICT_NAME_LEN + 2];
+		if (r->status == ROW_IGNORED)
+			continue;
+		/* the pods that are fine are summed up by their workloads */
+		if (shown >= TABLE_MAX_ROWS || (r->status == ROW_OK && strcmp(r->kind, "Pod") == 0)) {
+			hidden++;
+			continue;
+		}
+		fmt_ready(r->ready, r->desired, rd, sizeof(rd));
+		snprintf(obj, sizeof(obj), "%s/%s", r->kind, r->name);
+		snprintf(line, sizeof(line), "%-40s %7s  %-18s %s", obj, rd, r->state, r->reason);
+		fprintf(c->out, "%.*s\n", width - 1, line);
+		lines++;
+		shown++;
+	}
+	if (hidden) {
+		fprintf(c->out, "(%zu more: ready pods and objects not shown)\n", hidden);
+		lines++;
+	}
+	fflush(c->out);
+	c->table_lines = lines;
+}
+
+static struct seen *seen_find(struct check *c, const char *key)
+{
+	size_t i;
+	for (i = 0; i < c->nseen; i++)
+		if (strcmp(c->seen[i].key, key) == 0)
+			return &c->seen[i];
+	return NULL;
+}
+
+/* Record each row's state; not a TTY: one line per object whose state changed. */
+static int show_changes(struct check *c)
+{
+	size_t i, k;
+
+	for (i = 0; i < c->nseen; i++)
+		c->seen[i].present = 0;
+	for (i = 0; i < c->res.nrows; i++) {
+		const struct verdict_row *r = &c->res.rows[i];
+		char key[sizeof(c->seen[0].key)];
+		struct seen *s;
+
+		snprintf(key, sizeof(key), "%s/%s", r->kind, r->name);
+		s = seen_find(c, key);
+		if (!s) {
+			if (c->nseen == c->capseen) {
+				size_t ncap = c->capseen ? c->capseen * 2 : 32;
+				struct seen *n = realloc(c->seen, ncap * sizeof(*n));
+				if (!n)
+					return -1;
+				c->seen = n;
+				c->capseen = ncap;
+			}
+			s = &c->seen[c->nseen++];
+			memset(s, 0, sizeof(*s));
+			memcpy(s->key, key, sizeof(s->key));
+			s->status = (enum verdict_status) - 1;
+		}
+		s->present = 1;
+		if (s->status == r->status && s->ready == r->ready && s->desired == r->desired &&
+		    strcmp(s->state, r->state) == 0 && strcmp(s->reason, r->reason) == 0)
+			continue;
+		if (s->status != r->status || strcmp(s->state, r->state) != 0)
+			s->since_ms = elapsed(c);
+		s->status = r->status;
+		s->ready = r->ready;
+		s->desired = r->desired;
+		memcpy(s->state, r->state, sizeof(s->state));
+		memcpy(s->reason, r->reason, sizeof(s->reason));
+		if (!c->tty) {
+			print_row_line(c, r);
+			c->last_out_mono = kube_now_ms();
+		}
+	}
+	for (i = k = 0; i < c->nseen; i++) {
+		if (!c->seen[i].present) {
+			if (!c->tty) {
+				char el[32];
+				fmt_elapsed(elapsed(c), el, sizeof(el));
+				fprintf(c->out, "[%7s] gone %s\n", el, c->seen[i].key);
+			}
+			continue;
+		}
+		if (k != i)
+			c->seen[k] = c->seen[i];
+		k++;
+	}
+	c->nseen = k;
+	if (c->tty)
+		draw_table(c);
+	fflush(c->out);
+	return 0;
+}
+
+/* ---- evaluation and the watch callbacks ---------------------------------------------- */
+
+/* 1: the release is decided (or --timeout 0 had its look), 0: go on, -1: out of memory. */
+static int evaluate(struct check *c)
+{
+	struct verdict_opts vo;
+	int64_t now = rc_wall_ms();
+
+	memset(&vo, 0, sizeof(vo));
+	vo.release = c->o->no_helm ? NULL : c->o->release;
+	vo.now_ms = now;
+	vo.pull_grace_ms = c->o->pull_grace_ms;
+	vo.first_seen = first_seen_lookup;
+	vo.first_seen_ctx = &c->fs;
+	verdict_result_free(&c->res);
+	c->have_res = 0;
+	if (verdict_eval(c->doc, &vo, &c->res) < 0)
+		return -1;
+	c->have_res = 1;
+	first_seen_record(&c->fs, &c->res, now);
+	if (show_changes(c) < 0)
+		return -1;
+	return c->res.verdict != VERDICT_PROGRESSING || c->o->timeout_ms == 0;
+}
+
+/* recheck_at_ms (wall clock) on the kube_now_ms clock, a little after */
+static int64_t recheck_mono(const struct check *c)
+{
+	int64_t now = kube_now_ms(), at = now + (c->res.recheck_at_ms - rc_wall_ms()) + 5;
+	return at < now ? now : at;
+}
+
+static int on_event(void *ctx, size_t spec_index, enum watch_event ev, const cJSON *obj)
+{
+	struct check *c = ctx;
+	size_t k = spec_index + c->first_spec;
+	int r;
+
+	if (store_event(c, k, ev, obj) < 0) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (ev == WATCH_RESET || !all_synced(c))
+		return 0;
+	r = evaluate(c);
+	if (r < 0)
+		log_error("out of memory");
+	/*
+	 * A graced state (an image that may never pull) fails at recheck_at
+	 * even if no event comes: set the watch loop's alarm for it.
+	 */
+	c->wake_at = r == 0 && c->res.recheck_at_ms ? recheck_mono(c) : 0;
+	return r;
+}
+
+static int on_tick(void *ctx)
+{
+	struct check *c = ctx;
+	int64_t now = kube_now_ms();
+
+	/* the alarm of a grace period (or a heartbeat): judge again */
+	if (c->have_res && c->res.recheck_at_ms && all_synced(c) && recheck_mono(c) <= now) {
+		int r = evaluate(c);
+		if (r != 0)
+			return r;
+		c->wake_at = c->res.recheck_at_ms ? recheck_mono(c) : 0;
+	}
+	if (c->tty) {
+		draw_table(c);
+	} else if (c->have_res && now - c->last_out_mono >= HEARTBEAT_MS) {
+		char el[32];
+		fmt_elapsed(elapsed(c), el, sizeof(el));
+		fprintf(c->out, "[%7s] still %s: %s\n", el, verdict_name(c->res.verdict), c->res.summary);
+		fflush(c->out);
+		c->last_out_mono = now;
+	}
+	return 0;
+}
+
+static void on_unavailable(void *ctx, const struct kube_error *err)
+{
+	struct check *c = ctx;
+	log_warn("API server %s unavailable, retrying until the timeout: %s", kube_server(c->kc), err->message);
+}
+
+/* ---- after a failure: logs and Events ------------------------------------------------ */
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Log text for a terminal: control characters other than tab become '?'. */
+static void clean_text(char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f)
+			*s = '?';
+	}
+}
+
+/*
+ * GET pods/NAME/log. A crash loop's explanation is in the previous
+ * instance; when there is none (400), fall back to the current one.
+ * Returns the text (caller frees) or NULL with why in errbuf.
+ */
+static char *fetch_logs(struct check *c, const char *pod, const char *container, int *previous, char *errbuf,
+                        size_t errlen)
+{
+	char path[1024], esc[512];
+	struct kube_response resp;
+	struct kube_error err;
+	int rc;
+
+	if (!kube_query_escape(container, esc, sizeof(esc)))
+		return NULL;
+	for (;;) {
+		snprintf(path, sizeof(path),
+		         "/api/v1/namespaces/%s/pods/%s/log?container=%s&tailLines=%ld&limitBytes=%d%s", c->ns, pod,
+		         esc, c->o->logs, MAX_LOG_BYTES, *previous ? "&previous=true" : "");
+		memset(&resp, 0, sizeof(resp));
+		memset(&err, 0, sizeof(err));
+		rc = kube_request(c->kc, "GET", path, NULL, NULL, 0, c->fetch_deadline, &resp, &err);
+		if (rc == KUBE_OK) {
+			char *text = resp.body;
+			resp.body = NULL;
+			kube_response_free(&resp);
+			if (!text)
+				text = strdup("");
+			if (text)
+				clean_text(text);
+			return text;
+		}
+		kube_response_free(&resp);
+		if (*previous && rc == KUBE_EINVALID) {
+			*previous = 0;
+			continue;
+		}
+		if (rc == KUBE_EFORBIDDEN)
+			snprintf(errbuf, errlen, "forbidden: RBAC needs get on pods/log in namespace %s", c->ns);
+		else
+			copy_str(errbuf, errlen, err.message[0] ? err.message : kube_strerror((enum kube_rc)rc));
+		return NULL;
+	}
+}
+
+static int64_t event_time(const cJSON *e)
+{
+	static const char *const fields[] = {"lastTimestamp", "eventTime", "series.lastObservedTime", "firstTimestamp",
+	                                     "metadata.creationTimestamp"};
+	size_t i;
+	int64_t ms;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (json_parse_time(json_str(e, fields[i]), &ms) == 0)
+			return ms;
+	return 0;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	int64_t ta = event_time(*(const cJSON *const *)a), tb = event_time(*(const cJSON *const *)b);
+	return ta < tb ? -1 : ta > tb;
+}
+
+/*
+ * The object's most recent Events (oldest first), as a JSON array of
+ * {time,type,reason,message,count}; NULL with why in errbuf.
+ */
+static cJSON *fetch_events(struct check *c, const char *kind, const char *name, char *errbuf, size_t errlen)
+{
+	char path[2048], sel[600], esc[1024];
+	cJSON *list = NULL, *out = NULL;
+	const cJSON *items, *e;
+	const cJSON **v = NULL;
+	struct kube_error err;
+	size_t n = 0, i;
+	int rc;
+
+	snprintf(sel, sizeof(sel), "involvedObject.kind=%s,involvedObject.name=%s", kind, name);
+	if (!kube_query_escape(sel, esc, sizeof(esc)))
+		return NULL;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events?fieldSelector=%s", c->ns, esc);
+	memset(&err, 0, sizeof(err));
+	rc = kube_get_json(c->kc, path, c->fetch_deadline, &list, &err);
+	if (rc != KUBE_OK) {
+		if (rc == KUBE_EFORBIDDEN)
+			snprintf(errbuf, errlen, "forbidden: RBAC needs list on events in namespace %s", c->ns);
+		else
+			copy_str(errbuf, errlen, err.message[0] ? err.message : kube_strerror((enum kube_rc)rc));
+		return NULL;
+	}
+	items = json_path(list, "items");
+	out = cJSON_CreateArray();
+	if (!out || !cJSON_IsArray(items))
+		goto done;
+	v = calloc((size_t)cJSON_GetArraySize(items) + 1, sizeof(*v));
+	if (!v)
+		goto done;
+	cJSON_ArrayForEach (e, items)
+		v[n++] = e;
+	qsort(v, n, sizeof(*v), cmp_event);
+	for (i = n > MAX_EVENTS ? n - MAX_EVENTS : 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		char ts[32], msg[1024];
+		int64_t t = event_time(v[i]);
+		if (!o)
+			break;
+		snprintf(msg, sizeof(msg), "%s", json_str(v[i], "message") ? json_str(v[i], "message") : "");
+		clean_text(msg);
+		for (char *p = msg; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		cJSON_AddStringToObject(o, "time", t ? json_format_time(t, ts, sizeof(ts)) : "");
+		cJSON_AddStringToObject(o, "type", json_str(v[i], "type") ? json_str(v[i], "type") : "");
+		cJSON_AddStringToObject(o, "reason", json_str(v[i], "reason") ? json_str(v[i], "reason") : "");
+		cJSON_AddStringToObject(o, "message", msg);
+		cJSON_AddNumberToObject(o, "count", (double)json_int(v[i], "count", json_int(v[i], "series.count", 1)));
+		cJSON_AddItemToArray(out, o);
+	}
+done:
+	free(v);
+	cJSON_Delete(list);
+	return out;
+}
+
+/* ---- the final report ------------------------------------------------------------------ */
+
+static void add_logs_json(cJSON *obj, const char *pod, const char *container, int previous, const char *text,
+                          const char *why)
+{
+	cJSON *l = cJSON_AddObjectToObject(obj, "logs"), *lines;
+	const char *p = text;
+
+	if (!l)
+		return;
+	cJSON_AddStringToObject(l, "pod", pod);
+	cJSON_AddStringToObject(l, "container", container);
+	cJSON_AddBoolToObject(l, "previous", previous);
+	if (!text) {
+		cJSON_AddStringToObject(l, "error", why);
+		return;
+	}
+	lines = cJSON_AddArrayToObject(l, "lines");
+	while (lines && p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char *line = strndup(p, n);
+		if (line) {
+			cJSON_AddItemToArray(lines, cJSON_CreateString(line));
+			free(line);
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/*
+ * Explain each failing object: its reason, the failing container's last
+ * log lines and recent Events. Text on c->out or members of the JSON rows.
+ */
+static void explain_failures(struct check *c, cJSON *json_objs)
+{
+	size_t i, targets = 0;
+	cJSON *jrow = json_objs ? json_objs->child : NULL;
+
+	c->fetch_deadline = kube_now_ms() + FETCH_BUDGET_MS;
+
+	for (i = 0; i < c->res.nrows; i++, jrow = jrow ? jrow->next : NULL) {
+		const struct verdict_row *r = &c->res.rows[i];
+		char why[512];
+
+		if (r->status != ROW_FAILED)
+			continue;
+		if (!json_objs)
+			fprintf(stdout, "  %s/%s: %s\n", r->kind, r->name, r->reason);
+		if (targets >= MAX_LOG_TARGETS || (!r->log_container[0] && !r->events_name[0]))
+			continue;
+		targets++;
+		if (r->log_container[0] && c->o->logs > 0) {
+			int prev = r->log_previous;
+			char *text = fetch_logs(c, r->log_pod, r->log_container, &prev, why, sizeof(why));
+			if (json_objs) {
+				add_logs_json(jrow, r->log_pod, r->log_container, prev, text, why);
+			} else if (!text) {
+				fprintf(stdout, "    logs of %s/%s: not available (%s)\n", r->log_pod, r->log_container,
+				        why);
+			} else {
+				const char *p = text;
+				fprintf(stdout, "    logs of %s/%s%s, last %ld lines:\n", r->log_pod, r->log_container,
+				        prev ? " (previous instance)" : "", c->o->logs);
+				if (!*p)
+					fprintf(stdout, "      (empty)\n");
+				while (*p) {
+					const char *nl = strchr(p, '\n');
+					int n = nl ? (int)(nl - p) : (int)strlen(p);
+					fprintf(stdout, "      | %.*s\n", n, p);
+					p += n + (nl ? 1 : 0);
+				}
+			}
+			free(text);
+		}
+		if (r->events_name[0]) {
+			cJSON *evs = fetch_events(c, r->events_kind, r->events_name, why, sizeof(why));
+			const cJSON *e;
+			if (json_objs) {
+				if (evs)
+					cJSON_AddItemToObject(jrow, "events", evs);
+				else
+					cJSON_AddStringToObject(jrow, "eventsError", why);
+				continue;
+			}
+			if (!evs) {
+				fprintf(stdout, "    events of %s/%s: not available (%s)\n", r->events_kind,
+				        r->events_name, why);
+				continue;
+			}
+			if (cJSON_GetArraySize(evs) == 0)
+				fprintf(stdout, "    events of %s/%s: none\n", r->events_kind, r->events_name);
+			else
+				fprintf(stdout, "    events of %s/%s:\n", r->events_kind, r->events_name);
+			cJSON_ArrayForEach (e, evs) {
+				int64_t cnt = json_int(e, "count", 1);
+				fprintf(stdout, "      %s  %-7s %-22s %s", json_str(e, "time"), json_str(e, "type"),
+				        json_str(e, "reason"), json_str(e, "message"));
+				if (cnt > 1)
+					fprintf(stdout, " (x%lld)", (long long)cnt);
+				fputc('\n', stdout);
+			}
+			cJSON_Delete(evs);
+		}
+	}
+}
+
+/* The rows that keep the release from being healthy (after a timeout). */
+static void print_pending(struct check *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->res.nrows; i++) {
+		const struct verdict_row *r = &c->res.rows[i];
+		char rd[48];
+		if (r->status != ROW_PROGRESSING)
+			continue;
+		if (n++ == TABLE_MAX_ROWS) {
+			fprintf(stdout, "  ...\n");
+			break;
+		}
+		fmt_ready(r->ready, r->desired, rd, sizeof(rd));
+		fprintf(stdout, "  %s/%s %s %s: %s\n", r->kind, r->name, rd, r->state, r->reason);
+	}
+	if (!n)
+		fprintf(stdout, "  %s\n", c->res.summary);
+}
+
+static void print_json_report(struct check *c, const char *verdict, int code, const char *error)
+{
+	cJSON *res = c->have_res ? verdict_result_json(&c->res) : NULL;
+	cJSON *rep = cJSON_CreateObject(), *objs = NULL, *helm = NULL;
+	char ts[32];
+	char *s;
+	size_t i = 0;
+
+	if (!rep || (c->have_res && !res)) {
+		log_error("out of memory");
+		cJSON_Delete(rep);
+		cJSON_Delete(res);
+		return;
+	}
+	cJSON_AddStringToObject(rep, "verdict", verdict);
+	cJSON_AddNumberToObject(rep, "exitCode", code);
+	if (error)
+		cJSON_AddStringToObject(rep, "error", error);
+	if (res)
+		cJSON_AddStringToObject(rep, "summary", json_str(res, "summary"));
+	cJSON_AddStringToObject(rep, "release", c->o->release);
+	cJSON_AddStringToObject(rep, "namespace", c->ns ? c->ns : "");
+	cJSON_AddStringToObject(rep, "selector", c->o->selector);
+	cJSON_AddStringToObject(rep, "startedAt", json_format_time(c->start_wall, ts, sizeof(ts)));
+	cJSON_AddStringToObject(rep, "finishedAt", json_format_time(rc_wall_ms(), ts, sizeof(ts)));
+	cJSON_AddNumberToObject(rep, "elapsedSeconds", (double)elapsed(c) / 1000.0);
+	if (res) {
+		helm = cJSON_DetachItemFromObjectCaseSensitive(res, "helm");
+		objs = cJSON_DetachItemFromObjectCaseSensitive(res, "objects");
+	}
+	if (helm)
+		cJSON_AddItemToObject(rep, "helm", helm);
+	if (objs) {
+		cJSON *o;
+		cJSON_AddItemToObject(rep, "objects", objs);
+		cJSON_ArrayForEach (o, objs) {
+			char key[sizeof(c->seen[0].key)];
+			const struct seen *sn;
+			if (i >= c->res.nrows)
+				break;
+			snprintf(key, sizeof(key), "%s/%s", c->res.rows[i].kind, c->res.rows[i].name);
+			sn = seen_find(c, key);
+			if (sn)
+				cJSON_AddNumberToObject(o, "sinceSeconds", (double)sn->since_ms / 1000.0);
+			i++;
+		}
+		if (code == MG_EXIT_FAILED)
+			explain_failures(c, objs);
+	}
+	cJSON_Delete(res);
+	s = cJSON_Print(rep);
+	if (s) {
+		fprintf(stdout, "%s\n", s);
+		free(s);
+	}
+	fflush(stdout);
+	cJSON_Delete(rep);
+}
+
+static void finish_table(struct check *c)
+{
+	if (c->tty && c->have_res) {
+		draw_table(c);
+		c->table_lines = 0;
+	}
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* 403: which verb on which resource, for whom, and the Role rule that fixes it. */
+static void print_rbac_hint(struct check *c, const struct kube_error *err)
+{
+	const struct kind_info *ki = NULL;
+	const char *verb = err->reason[0] ? err->reason : "list";
+	size_t k;
+
+	log_error("%s", err->message);
+	for (k = c->first_spec; k < K_COUNT; k++) {
+		char pfx[128];
+		snprintf(pfx, sizeof(pfx), "cannot %s %s (", verb, kinds[k].what);
+		if (strncmp(err->message, pfx, strlen(pfx)) == 0)
+			ki = &kinds[k];
+	}
+	if (!ki) {
+		log_error("%s is not allowed to read the release's objects in namespace %s; RBAC must grant list and "
+		          "watch on secrets, pods, jobs.batch and deployments, replicasets, statefulsets, daemonsets "
+		          "(apps)",
+		          kube_identity(c->kc), c->ns);
+		return;
+	}
+	log_error("%s may not %s %s in namespace %s. release-check needs list and watch on it: add this rule to a "
+	          "Role in %s bound to %s:\n"
+	          "  - apiGroups: [\"%s\"]\n"
+	          "    resources: [\"%s\"]\n"
+	          "    verbs: [\"list\", \"watch\"]%s",
+	          kube_identity(c->kc), verb, ki->what, c->ns, c->ns, kube_identity(c->kc), ki->group, ki->resource,
+	          ki == &kinds[K_RELEASES] ? "\n(or pass --no-helm to skip the Helm release record)" : "");
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static int run(int argc, char **argv)
+{
+	static struct check c; /* the first-seen table is large: not on the stack */
+	struct opts o;
+	struct kube_conn_opts co;
+	struct kube_error err;
+	struct watch_spec specs[K_COUNT];
+	struct watch_opts wo;
+	char paths[K_COUNT][512], helm_sel[128], default_sel[128], tmo[32], el[32];
+	int64_t deadline;
+	size_t k, nspecs;
+	int rc, code;
+	const char *verdict_word = "error";
+
+	log_init("release-check", LOG_TEXT, LOG_INFO);
+	rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	log_init("release-check", LOG_TEXT, o.level);
+	signal(SIGPIPE, SIG_IGN);
+	if (!o.selector) {
+		snprintf(default_sel, sizeof(default_sel), "app.kubernetes.io/instance=%s", o.release);
+		o.selector = default_sel;
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.o = &o;
+	c.start_mono = kube_now_ms();
+	c.start_wall = rc_wall_ms();
+	c.last_out_mono = c.start_mono;
+	c.out = o.json ? stderr : stdout;
+	c.tty = isatty(fileno(c.out)) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
+	c.first_spec = o.no_helm ? K_DEPLOYMENTS : K_RELEASES;
+
+	memset(&co, 0, sizeof(co));
+	co.kubeconfig = o.kubeconfig;
+	co.context = o.context;
+	co.namespace = o.ns;
+	memset(&err, 0, sizeof(err));
+	rc = kube_client_new(&co, &c.kc, &err);
+	if (rc != KUBE_OK) {
+		log_error("%s", err.message);
+		if (o.json)
+			print_json_report(&c, "error", MG_EXIT_CONFIG, err.message);
+		return MG_EXIT_CONFIG;
+	}
+	c.ns = kube_namespace(c.kc);
+	c.doc = cJSON_CreateObject();
+	for (k = 0; c.doc && k < K_COUNT; k++)
+		if (!cJSON_AddArrayToObject(c.doc, kinds[k].key)) {
+			cJSON_Delete(c.doc);
+			c.doc = NULL;
+		}
+	if (!c.doc) {
+		log_error("out of memory");
+		kube_client_free(c.kc);
+		return MG_EXIT_UNAVAILABLE;
+	}
+
+	snprintf(helm_sel, sizeof(helm_sel), "owner=helm,name=%s", o.release);
+	memset(specs, 0, sizeof(specs));
+	for (k = c.first_spec, nspecs = 0; k < K_COUNT; k++, nspecs++) {
+		snprintf(paths[k], sizeof(paths[k]), "%s/namespaces/%s/%s", kinds[k].prefix, c.ns, kinds[k].resource);
+		specs[nspecs].path = paths[k];
+		specs[nspecs].what = kinds[k].what;
+		specs[nspecs].label_selector = k == K_RELEASES ? helm_sel : o.selector;
+		specs[nspecs].metadata_only = k == K_RELEASES;
+	}
+	memset(&wo, 0, sizeof(wo));
+	wo.timeout_seconds = 300;
+	/* the TTY clock ticks every second; CI logs only need the heartbeat */
+	wo.tick_ms = c.tty ? TICK_MS : HEARTBEAT_MS / 6;
+	wo.on_tick = on_tick;
+	wo.on_unavailable = on_unavailable;
+	memset(&err, 0, sizeof(err));
+	deadline = c.start_mono + (o.timeout_ms > 0 ? o.timeout_ms : CHECK_ONCE_BUDGET_MS);
+
+	if (o.timeout_ms > 0)
+		dur_format(o.timeout_ms, tmo, sizeof(tmo));
+	else
+		snprintf(tmo, sizeof(tmo), "check once");
+	if (!c.tty)
+		fprintf(c.out, "checking release %s in namespace %s (selector %s, timeout %s, API %s)\n", o.release,
+		        c.ns, o.selector, tmo, kube_server(c.kc));
+
+	wo.deadline_ms = deadline;
+	wo.wake_at = &c.wake_at;
+	rc = watch_run(c.kc, specs, nspecs, &wo, on_event, &c, &err);
+	if (rc == KUBE_ECANCELLED)
+		rc = KUBE_ENOMEM; /* the callbacks only abort when out of memory */
+	finish_table(&c);
+	fmt_elapsed(elapsed(&c), el, sizeof(el));
+
+	switch (rc) {
+	case KUBE_OK:
+		if (c.res.verdict == VERDICT_HEALTHY) {
+			code = MG_EXIT_OK;
+			verdict_word = "healthy";
+			if (!o.json)
+				fprintf(stdout, "release %s is healthy after %s: %s\n", o.release, el, c.res.summary);
+		} else if (c.res.verdict == VERDICT_FAILED) {
+			code = MG_EXIT_FAILED;
+			verdict_word = "failed";
+			if (!o.json) {
+				fprintf(stdout, "release %s FAILED after %s:\n", o.release, el);
+				explain_failures(&c, NULL);
+			}
+		} else {
+			/* --timeout 0: one look, not decided */
+			code = MG_EXIT_TIMEOUT;
+			verdict_word = "timeout";
+			if (!o.json) {
+				fprintf(stdout, "release %s is not ready yet (checked once):\n", o.release);
+				print_pending(&c);
+			}
+		}
+		break;
+	case KUBE_ETIMEOUT:
+		if (strcmp(err.reason, "Unavailable") == 0) {
+			log_error("API server %s unavailable until the timeout: %s", kube_server(c.kc), err.message);
+			code = MG_EXIT_UNAVAILABLE;
+		} else if (o.timeout_ms == 0) {
+			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err.message);
+			code = MG_EXIT_UNAVAILABLE;
+		} else {
+			code = MG_EXIT_TIMEOUT;
+			verdict_word = "timeout";
+			if (!o.json) {
+				fprintf(stdout, "release %s timed out after %s, still waiting for:\n", o.release, tmo);
+				if (c.have_res)
+					print_pending(&c);
+				else
+					fprintf(stdout, "  the first complete list of the release's objects\n");
+			}
+		}
+		break;
+	case KUBE_EFORBIDDEN:
+		print_rbac_hint(&c, &err);
+		code = MG_EXIT_NOPERM;
+		break;
+	case KUBE_EUNAUTHORIZED:
+		log_error("%s", err.message);
+		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is invalid, "
+		          "expired or revoked",
+		          kube_identity(c.kc), kube_source(c.kc));
+		code = MG_EXIT_NOPERM;
+		break;
+	case KUBE_ETLS:
+	case KUBE_ECONFIG:
+		log_error("%s", err.message);
+		code = MG_EXIT_CONFIG;
+		break;
+	case KUBE_EINVALID:
+		/* e.g. a --selector the API server cannot parse */
+		log_error("the API server rejected the request: %s", err.message);
+		code = MG_EXIT_USAGE;
+		break;
+	default:
+		log_error("%s: %s", kube_strerror((enum kube_rc)rc), err.message);
+		code = MG_EXIT_UNAVAILABLE;
+		break;
+	}
+	if (o.json)
+		print_json_report(&c, verdict_word, code,
+		                  strcmp(verdict_word, "error") == 0 ? (err.message[0] ? err.message : "error") : NULL);
+	else
+		fflush(stdout);
+	verdict_result_free(&c.res);
+	free(c.seen);
+	cJSON_Delete(c.doc);
+	kube_client_free(c.kc);
+	return code;
+}
+
+#ifndef UNITTEST
+int main(int argc, char **argv) { return run(argc, argv); }
+#endif

@@ -1,0 +1,145 @@
+/*
+ * verdict.h - the release-check evaluator: a pure function from the set of
+ * objects of a release (as the API server returns them) to a verdict and
+ * one row per object. No I/O, no clock: the caller passes "now" and a
+ * lookup of when it first saw a graced state, so unit tests and the fuzzer
+ * drive it with plain JSON.
+ *
+ * Rules (DESIGN.md "Verdicts"): healthy when every current-revision workload
+ * is rolled out and every selected pod is Ready or Succeeded; failed fast on
+ * what will not heal by itself; progressing otherwise. Terminating pods and
+ * pods of superseded ReplicaSets are ignored; a Failed pod that a controller
+ * replaces (eviction) is not a failure; a Job's own conditions decide for
+ * its pods (a Job that failed once and then succeeded is healthy).
+ */
+#ifndef RC_VERDICT_H
+#define RC_VERDICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/*
+ * The input document: an object with one array per kind, each holding the
+ * objects exactly as listed/watched. Missing keys mean "none".
+ */
+#define VERDICT_KEY_RELEASES "releases" /* Helm release Secrets (metadata only is read) */
+#define VERDICT_KEY_DEPLOYMENTS "deployments"
+#define VERDICT_KEY_REPLICASETS "replicasets"
+#define VERDICT_KEY_STATEFULSETS "statefulsets"
+#define VERDICT_KEY_DAEMONSETS "daemonsets"
+#define VERDICT_KEY_JOBS "jobs"
+#define VERDICT_KEY_PODS "pods"
+
+enum verdict {
+	VERDICT_PROGRESSING = 0,
+	VERDICT_HEALTHY,
+	VERDICT_FAILED,
+};
+
+enum verdict_status {
+	ROW_OK = 0,      /* rolled out / Ready / Succeeded / record deployed */
+	ROW_PROGRESSING, /* keep waiting */
+	ROW_FAILED,      /* will not heal by itself */
+	ROW_IGNORED,     /* shown for completeness, does not count */
+};
+
+#define VERDICT_NAME_LEN 254
+#define VERDICT_STATE_LEN 48
+#define VERDICT_REASON_LEN 512
+#define VERDICT_KEY_LEN 200
+
+struct verdict_row {
+	char kind[16]; /* "Release", "Deployment", ..., "Pod" */
+	char name[VERDICT_NAME_LEN];
+	enum verdict_status status;
+	int64_t ready, desired;          /* -1 when not applicable */
+	char state[VERDICT_STATE_LEN];   /* short: "Available", "CrashLoopBackOff" */
+	char reason[VERDICT_REASON_LEN]; /* one line: why (control characters removed) */
+	/*
+	 * Where to look on failure: the pod and container whose logs explain
+	 * it (log_container empty: no logs, e.g. the image never pulled), and
+	 * whether the previous instance holds them (crash loops). events_kind
+	 * and events_name: the object whose Events to show.
+	 */
+	char log_pod[VERDICT_NAME_LEN];
+	char log_container[VERDICT_NAME_LEN];
+	int log_previous;
+	char events_kind[16];
+	char events_name[VERDICT_NAME_LEN];
+	/*
+	 * A state that fails only when it persists past the grace
+	 * (ErrImagePull, CreateContainerConfigError, ...): grace_key names it
+	 * for the caller's first-seen table and fails_at_ms (wall clock, ms
+	 * since the epoch) is when it fails if nothing changes. 0/"" otherwise.
+	 */
+	char grace_key[VERDICT_KEY_LEN];
+	int64_t fails_at_ms;
+};
+
+/*
+ * When the caller first saw grace_key (wall clock ms), or 0 when it never
+ * did. The evaluator only reads; the caller records the keys of the rows it
+ * gets back (first_seen_record below is the usual way).
+ */
+typedef int64_t (*verdict_first_seen_fn)(const void *ctx, const char *grace_key);
+
+struct verdict_opts {
+	const char *release;              /* Helm release name, or NULL: no release record expected */
+	int64_t now_ms;                   /* wall clock, ms since the epoch */
+	int64_t pull_grace_ms;            /* grace for image pull / container config errors; <0 = default 60 s */
+	verdict_first_seen_fn first_seen; /* may be NULL */
+	const void *first_seen_ctx;
+};
+
+#define VERDICT_DEFAULT_PULL_GRACE_MS 60000
+
+struct verdict_result {
+	enum verdict verdict;
+	char summary[VERDICT_REASON_LEN]; /* one line */
+	struct verdict_row *rows;         /* nrows rows, kinds in a fixed order */
+	size_t nrows;
+	size_t nconsidered;    /* workloads and pods that counted */
+	int64_t recheck_at_ms; /* earliest fails_at_ms of a progressing row, 0 = none */
+	/* the Helm release record, when one was found */
+	int64_t helm_revision; /* -1: none */
+	char helm_status[32];
+};
+
+/*
+ * Evaluate objects (see the keys above; NULL or not an object = empty) into
+ * *out. Returns 0, or -1 when out of memory. The caller frees *out with
+ * verdict_result_free (also after a failure).
+ */
+int verdict_eval(const cJSON *objects, const struct verdict_opts *opts, struct verdict_result *out);
+void verdict_result_free(struct verdict_result *r);
+
+const char *verdict_name(enum verdict v);               /* "healthy", "failed", "progressing" */
+const char *verdict_status_name(enum verdict_status s); /* "ok", "progressing", "failed", "ignored" */
+
+/*
+ * The machine-readable form of one row / of the whole result. The caller
+ * cJSON_Deletes the returned tree; NULL when out of memory.
+ */
+cJSON *verdict_row_json(const struct verdict_row *row);
+cJSON *verdict_result_json(const struct verdict_result *r);
+
+/*
+ * A small bounded first-seen table for the caller: verdict_first_seen_fn
+ * over it, and recording of the grace keys of a result (keys no longer
+ * present are dropped, so a state that clears and comes back starts a new
+ * grace).
+ */
+#define FIRST_SEEN_MAX 512
+struct first_seen_table {
+	struct {
+		char key[VERDICT_KEY_LEN];
+		int64_t ms;
+	} e[FIRST_SEEN_MAX];
+	size_t n;
+};
+int64_t first_seen_lookup(const void *table, const char *grace_key);
+void first_seen_record(struct first_seen_table *t, const struct verdict_result *r, int64_t now_ms);
+
+#endif
