@@ -13,13 +13,15 @@ import time
 # system:public-info-viewer roles).
 DISCOVERY_PREFIXES = ("/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz")
 SELF_REVIEW = ("authorization.k8s.io", "selfsubjectaccessreviews", "create")
+RBAC = "rbac"          # a user's rules: authorise with the stored Roles/RoleBindings (rbac.py)
 
 
 class Auth:
     def __init__(self):
         self.lock = threading.Lock()
         self.tokens = {}       # token -> [user, expires_at or None]
-        self.rules = {}        # user -> list of rules, or None for full access
+        self.rules = {}        # user -> list of rules, None for full access, or RBAC
+        self.rbac = None       # callable(user, attrs) -> bool, set when RBAC is served (rbac.py)
 
     def add_token(self, user, token=None, rules=None, set_rules=False):
         token = token or secrets.token_urlsafe(32)
@@ -67,10 +69,12 @@ class Auth:
             return attrs["verb"] == "get" and any(path == p or path.startswith(p + "/") for p in DISCOVERY_PREFIXES)
         if (attrs["group"], attrs["resource"], attrs["verb"]) == SELF_REVIEW:
             return True     # system:basic-user: anyone may ask what they may do
-        return any(_rule_allows(r, attrs) for r in rules)
+        if rules == RBAC:
+            return bool(self.rbac and self.rbac(user, attrs))
+        return any(rule_allows(r, attrs) for r in rules)
 
 
-def _rule_allows(rule, a):
+def rule_allows(rule, a):
     def has(key, value):
         values = rule.get(key) or []
         return "*" in values or value in values

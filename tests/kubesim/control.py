@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+import auth
 import resources
 from registry import ApiError
 
@@ -172,6 +173,9 @@ def _faults_clear(sim, body, q):
 
 
 def _tokens(sim, body, q):
+    if body.get("rbac"):     # authorise this user with the stored Roles/RoleBindings
+        token = sim.auth.add_token(body["user"], body.get("token"), auth.RBAC, set_rules=True)
+        return {"token": token, "user": body["user"]}
     token = sim.auth.add_token(body["user"], body.get("token"), body.get("rules"), set_rules="rules" in body)
     return {"token": token, "user": body["user"]}
 
@@ -193,6 +197,12 @@ def _requests_reset(sim, body, q):
     return {"ok": True}
 
 
+def _images(sim, body, q):
+    """Register an image's ENTRYPOINT/CMD for the kubelet (exec mode)."""
+    sim.images[body["image"]] = {"entrypoint": list(body.get("entrypoint") or []), "cmd": list(body.get("cmd") or [])}
+    return {"images": sim.images}
+
+
 ROUTES = {
     ("GET", "/healthz"): lambda sim, b, q: {"ok": True, "resourceVersion": str(sim.store.rv)},
     ("POST", "/apply"): lambda sim, b, q: sim.registry.force_apply(b),
@@ -208,6 +218,8 @@ ROUTES = {
     ("POST", "/requests/reset"): _requests_reset,
     ("POST", "/tokens"): _tokens,
     ("POST", "/rotate"): _rotate,
+    ("POST", "/images"): _images,
+    ("GET", "/images"): lambda sim, b, q: {"images": sim.images},
 }
 
 

@@ -3,6 +3,8 @@
 
     python3 tests/kubesim/kubesim.py --state-dir DIR [--port 0] [--control-port 0]
         [--bookmark-interval S] [--history N] [--sa-namespace NS --sa-name NAME]
+        [--controllers] [--kubelet --bin-dir build] [--backoff-scale F] [--max-grace S]
+        [--pod-rbac enforce|open]
 
 Generates a CA and server certificate with the openssl CLI, serves HTTPS on
 127.0.0.1 (and ::1 on the same port when possible), and writes into DIR:
@@ -10,7 +12,9 @@ Generates a CA and server certificate with the openssl CLI, serves HTTPS on
   (the in-cluster ServiceAccount's own token, full access until restricted
   through the control API), and last, atomically, kubesim.json
   {"pid","api_port","control_port","server","admin_token",...}.
-See README.md for the control API."""
+--controllers / --kubelet (off by default) run Deployments, ReplicaSets, Jobs,
+garbage collection and pods, with our real binaries in pods (controllers.py,
+kubelet.py).  See README.md for the control API and the conventions."""
 
 import argparse
 import base64
@@ -27,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apiserver  # noqa: E402
 import auth  # noqa: E402
 import control  # noqa: E402
+import rbac  # noqa: E402
 import registry  # noqa: E402
 import store  # noqa: E402
 
@@ -72,6 +77,13 @@ class Sim:
         self.store = store.Store(history=args.history)
         self.registry = registry.Registry(self.store)
         self.auth = auth.Auth()
+        self.auth.rbac = rbac.Authorizer(self.store)
+        self.controllers = self.kubelet = None
+        self.images = {}      # image or repository -> {"entrypoint": [...], "cmd": [...]} (kubelet "exec")
+        for spec in args.image or []:
+            name, _, cfg = spec.partition("=")
+            cfg = json.loads(cfg)
+            self.images[name] = cfg if isinstance(cfg, dict) else {"entrypoint": cfg, "cmd": []}
         self.faults = control.Faults()
         self.requests = control.RequestLog()
         self.logs = {}
@@ -125,7 +137,8 @@ current-context: kubesim
                 "server": self.server_url, "server_v6": f"https://[::1]:{self.api.port}" if self.api.ipv6 else None,
                 "admin_token": self.admin_token, "sa_user": self.sa_user, "sa_token": self.sa_token,
                 "kubeconfig": os.path.join(self.state_dir, "kubeconfig"),
-                "ca_file": self.ca_crt, "sa_dir": os.path.join(self.state_dir, "serviceaccount")}
+                "ca_file": self.ca_crt, "sa_dir": os.path.join(self.state_dir, "serviceaccount"),
+                "controllers": bool(self.args.controllers), "kubelet": bool(self.args.kubelet)}
         write_atomic(os.path.join(self.state_dir, "kubesim.json"), json.dumps(info, indent=1))
 
     def rotate(self, user, grace):
@@ -156,9 +169,22 @@ current-context: kubesim
         self.control = control.start(self, self.args.control_port)
         self.write_kubeconfig()
         self.write_serviceaccount()
+        if self.args.controllers:
+            import controllers
+            self.controllers = controllers.ControllerManager(self, self.args.backoff_scale)
+            self.controllers.start()
+        if self.args.kubelet:
+            import kubelet
+            self.kubelet = kubelet.Kubelet(self, self.args.bin_dir, self.args.backoff_scale, self.args.max_grace,
+                                           pod_rbac=self.args.pod_rbac == "enforce")
+            self.kubelet.start()
         self.write_ready()
 
     def stop(self):
+        if self.kubelet:
+            self.kubelet.stop()
+        if self.controllers:
+            self.controllers.stop()
         self.api.close()
         self.control.shutdown()
         try:
@@ -176,6 +202,22 @@ def main(argv=None):
     p.add_argument("--history", type=int, default=1000, help="watch events kept for replay")
     p.add_argument("--sa-namespace", default="default")
     p.add_argument("--sa-name", default="default")
+    p.add_argument("--controllers", action="store_true",
+                   help="run the Deployment/ReplicaSet/Job/TTL controllers and the garbage collector")
+    p.add_argument("--kubelet", action="store_true", help="run pods (see kubelet.py); implies graceful pod deletion")
+    p.add_argument("--bin-dir", default=None,
+                   help="where the kubelet finds wait-for-job, migrate-runner, release-check (e.g. build)")
+    p.add_argument("--backoff-scale", type=float, default=0.1,
+                   help="factor on the real back-offs: CrashLoopBackOff, image pull, Job pod failures (default 0.1)")
+    p.add_argument("--max-grace", type=float, default=2.0,
+                   help="cap on terminationGracePeriodSeconds when the kubelet stops containers (default 2)")
+    p.add_argument("--image", action="append", metavar="IMAGE=JSON",
+                   help='ENTRYPOINT/CMD of an image the kubelet runs as a local process, e.g. '
+                        '\'example/migrations={"entrypoint":["/migrate-runner","--"],"cmd":["sh","-c","sleep 2"]}\' '
+                        '(a JSON list = entrypoint); repeatable')
+    p.add_argument("--pod-rbac", choices=("enforce", "open"), default="enforce",
+                   help="pods' service-account tokens are authorised by the stored Roles/RoleBindings (default) "
+                        "or have full access")
     args = p.parse_args(argv)
 
     sim = Sim(args)

@@ -13,6 +13,7 @@
         ks.faults(errors_5xx=2, match="/jobs"); ks.clear_faults()
         ks.requests(); ks.reset_requests()                  # {"total","by_verb","items"}
         tok = ks.token("system:serviceaccount:ns:sa", rules=[{...}])
+        ks.image("example/migrations", ["/migrate-runner", "--"], ["sh", "-c", "sleep 2"])  # --kubelet
         ks.rotate(ks.sa_user, grace_seconds=0)             # rewrites sa_dir/token
         r = ks.kubectl("get", "jobs", "-o", "json")         # CompletedProcess(text)
         p = ks.kubectl_popen("wait", "--for=condition=complete", "job/migrate")
@@ -25,7 +26,9 @@
 Attributes: state_dir, kubeconfig, ca_file, sa_dir (token, ca.crt, namespace),
 sa_user, server, api_port, control_port, admin_token, info (kubesim.json).
 KubeSim(state_dir=None, bookmark_interval=None, history=None, sa_namespace=
-"default", sa_name="default", extra_args=()).  kubectl_binary() honours
+"default", sa_name="default", extra_args=(), controllers=False, kubelet=False,
+bin_dir=None, backoff_scale=None, max_grace=None, pod_rbac=None) — the last six
+switch on kubesim's controllers and kubelet (README.md "Controllers", "Kubelet").  kubectl_binary() honours
 $KUBECTL, else the plain kubectl.1.32 beside the resolved `kubectl` (the
 /usr/bin/kubectl dispatcher adds requests of its own), else `kubectl`.
 """
@@ -65,7 +68,9 @@ class ControlError(Exception):
 
 class KubeSim:
     def __init__(self, state_dir=None, bookmark_interval=None, history=None,
-                 sa_namespace="default", sa_name="default", extra_args=()):
+                 sa_namespace="default", sa_name="default", extra_args=(),
+                 controllers=False, kubelet=False, bin_dir=None, backoff_scale=None, max_grace=None,
+                 pod_rbac=None):
         self._own_dir = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="kubesim-")
         self.args = ["--state-dir", self.state_dir, "--sa-namespace", sa_namespace, "--sa-name", sa_name]
@@ -73,6 +78,18 @@ class KubeSim:
             self.args += ["--bookmark-interval", str(bookmark_interval)]
         if history is not None:
             self.args += ["--history", str(history)]
+        if controllers:
+            self.args.append("--controllers")
+        if kubelet:
+            self.args.append("--kubelet")
+        if bin_dir:
+            self.args += ["--bin-dir", os.path.abspath(bin_dir)]
+        if backoff_scale is not None:
+            self.args += ["--backoff-scale", str(backoff_scale)]
+        if max_grace is not None:
+            self.args += ["--max-grace", str(max_grace)]
+        if pod_rbac:
+            self.args += ["--pod-rbac", pod_rbac]
         self.args += list(extra_args)
         self.proc = None
         self._ssl = None
@@ -172,6 +189,11 @@ class KubeSim:
 
     def rotate(self, user, grace_seconds=0):
         return self.control("POST", "/rotate", {"user": user, "grace_seconds": grace_seconds})["token"]
+
+    def image(self, image, entrypoint, cmd=()):
+        """Declare an image's ENTRYPOINT/CMD: the kubelet then runs its containers
+        as local processes (image = "repo" for every tag, or "repo:tag")."""
+        return self.control("POST", "/images", {"image": image, "entrypoint": list(entrypoint), "cmd": list(cmd)})
 
     def wait_for_request(self, predicate, timeout=10):
         """Block until a recorded API request satisfies predicate(item); return it."""

@@ -43,7 +43,7 @@ def _fields(data):
     return out
 
 
-# Field types: "s" string, "b" bytes (base64 in JSON), "?" bool,
+# Field types: "s" string, "b" bytes (base64 in JSON), "?" bool, "i" int64,
 # "[s" repeated string, "{s"/"{b" map to string/bytes, dict = message,
 # [dict] = repeated message.
 OBJECT_META = {1: ("name", "s"), 2: ("generateName", "s"), 3: ("namespace", "s"), 5: ("uid", "s"),
@@ -68,6 +68,9 @@ SCHEMAS = {
     "ClusterRole": {1: ("metadata", OBJECT_META), 2: ("rules", [POLICY_RULE])},
     "RoleBinding": BINDING,
     "ClusterRoleBinding": BINDING,
+    # DELETE bodies of typed clients (helm uninstall, helm's release storage)
+    "DeleteOptions": {1: ("gracePeriodSeconds", "i"), 2: ("preconditions", {1: ("uid", "s"), 2: ("resourceVersion", "s")}),
+                      3: ("orphanDependents", "?"), 4: ("propagationPolicy", "s"), 5: ("dryRun", "[s")},
     "SelfSubjectAccessReview": {1: ("metadata", OBJECT_META), 2: ("spec", {
         1: ("resourceAttributes", RESOURCE_ATTRS), 2: ("nonResourceAttributes", {1: ("path", "s"), 2: ("verb", "s")})})},
 }
@@ -90,6 +93,8 @@ def _decode(data, schema):
             obj[name] = base64.b64encode(value).decode()
         elif typ == "?":
             obj[name] = bool(value)
+        elif typ == "i":
+            obj[name] = value - (1 << 64) if value >= 1 << 63 else value
         elif typ == "[s":
             obj.setdefault(name, []).append(value.decode())
         elif typ in ("{s", "{b"):

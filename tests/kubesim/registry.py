@@ -13,8 +13,14 @@ import patch as patchlib
 import resources
 
 
-def now_rfc3339():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_rfc3339(plus_seconds=0):
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=plus_seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _terminating_pod(kind, md):
+    """A pod in graceful termination stays until the kubelet removes it."""
+    return kind.gk == ("", "pods") and bool(md.get("deletionGracePeriodSeconds"))
 
 
 def status_obj(code, reason, message, details=None):
@@ -72,6 +78,11 @@ class Registry:
     def __init__(self, store):
         self.store = store
         self.applied = {}     # (gk, ns, name, manager) -> last server-side applied config
+        # With a kubelet (kubelet.py) pod deletion is graceful like on a real
+        # server: deletionTimestamp + grace, the kubelet stops the containers and
+        # then removes the object (finish_pod_delete).
+        self.graceful_pods = False
+        self.orphan_uids = set()   # owners deleted with propagationPolicy=Orphan (read by the GC)
 
     # ------------------------------------------------------------ reads
     def get(self, kind, ns, name):
@@ -189,7 +200,7 @@ class Registry:
         if dry_run:
             return new
         md = new["metadata"]
-        if md.get("deletionTimestamp") and not md.get("finalizers"):
+        if md.get("deletionTimestamp") and not md.get("finalizers") and not _terminating_pod(kind, md):
             return self.store.remove(kind.gk, md.get("namespace", ""), md["name"])
         return self.store.put(kind.gk, new)
 
@@ -260,6 +271,20 @@ class Registry:
                                            f"{pre['resourceVersion']}, ResourceVersion in object meta: {md['resourceVersion']}")
             if dry_run:
                 return cur, False
+            if options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents"):
+                self.orphan_uids.add(md["uid"])
+            if kind.gk == ("", "pods") and self.graceful_pods:
+                grace = self._pod_grace(cur, options)
+                if grace > 0:
+                    if not md.get("deletionTimestamp"):
+                        md["deletionTimestamp"] = now_rfc3339(grace)
+                        md["deletionGracePeriodSeconds"] = grace
+                        cur = self.store.put(kind.gk, cur)
+                    return cur, False
+                if md.get("finalizers"):
+                    md["deletionTimestamp"] = md.get("deletionTimestamp") or now_rfc3339()
+                    md["deletionGracePeriodSeconds"] = 0
+                    return self.store.put(kind.gk, cur), False
             if md.get("finalizers"):
                 if not md.get("deletionTimestamp"):
                     md["deletionTimestamp"] = now_rfc3339()
@@ -269,6 +294,44 @@ class Registry:
             for k in [k for k in self.applied if k[:3] == (kind.gk, ns, name)]:
                 del self.applied[k]
             return self.store.remove(kind.gk, md.get("namespace", ""), name), True
+
+    @staticmethod
+    def _pod_grace(pod, options):
+        """The real pod strategy: unscheduled or terminal pods go at once; else
+        the request's gracePeriodSeconds, else the pod's (default 30)."""
+        if not (pod.get("spec") or {}).get("nodeName"):
+            return 0
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if options.get("gracePeriodSeconds") is not None:
+            return max(0, int(options["gracePeriodSeconds"]))
+        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        return 30 if grace is None else max(0, int(grace))
+
+    def finish_pod_delete(self, ns, name, uid):
+        """The kubelet's final delete (grace 0) once the containers stopped."""
+        kind = resources.by_kind("v1", "Pod")
+        with self.store.lock:
+            cur = self.store.get(kind.gk, ns, name)
+            if cur is None or cur["metadata"].get("uid") != uid:
+                return None
+            md = cur["metadata"]
+            if md.get("finalizers"):
+                md["deletionTimestamp"] = md.get("deletionTimestamp") or now_rfc3339()
+                md["deletionGracePeriodSeconds"] = 0
+                return self.store.put(kind.gk, cur)
+            return self.store.remove(kind.gk, ns, name)
+
+    def set_status(self, kind, ns, name, status, uid=None, manager=None):
+        """Replace .status (controllers and the kubelet); None when the object
+        is gone or was replaced by another with the same name."""
+        with self.store.lock:
+            cur = self.store.get(kind.gk, ns, name)
+            if cur is None or (uid and cur["metadata"].get("uid") != uid):
+                return None
+            new = copy.deepcopy(cur)
+            new["status"] = status
+            return self._commit(kind, cur, new, "status", False, manager, "Update", fields={"status": status})
 
     # ------------------------------------------------------------ control API (no validation)
     def force_apply(self, obj):

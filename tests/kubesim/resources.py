@@ -212,12 +212,47 @@ def _default_deployment(obj):
                                  "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
 
 
+def _image_tag(image):
+    """The tag of an image reference ("" when none; digests count as a tag)."""
+    if "@" in image:
+        return "digest"
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def _default_pod(obj):
+    """The API server's Pod defaulting that the kubelet and kubectl output depend on."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = spec["serviceAccount"] = sa
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        if not isinstance(c, dict):
+            continue
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("resources", {})
+        if "imagePullPolicy" not in c:
+            c["imagePullPolicy"] = "Always" if _image_tag(c.get("image") or "") in ("", "latest") else "IfNotPresent"
+
+
+def _default_replicaset(obj):
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+
+
 def _default_secret(obj):
     obj["type"] = obj.get("type") or "Opaque"
 
 
 DEFAULTERS = {("batch", "jobs"): _default_job, ("apps", "deployments"): _default_deployment,
-              ("", "secrets"): _default_secret}
+              ("", "secrets"): _default_secret, ("", "pods"): _default_pod,
+              ("apps", "replicasets"): _default_replicaset}
 
 
 def apply_defaults(kind, obj):

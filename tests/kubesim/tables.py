@@ -90,38 +90,77 @@ AGE = _col("Age", desc="CreationTimestamp is a timestamp representing the server
 # ---------------------------------------------------------------- printers
 
 def _pod(o):
+    """printPod of pkg/printers/internalversion (v1.32), regular init containers."""
     st, spec = o.get("status") or {}, o.get("spec") or {}
-    cstats = st.get("containerStatuses") or []
-    ready = sum(1 for c in cstats if c.get("ready"))
-    restarts = sum(int(c.get("restartCount", 0)) for c in cstats)
-    reason = st.get("reason") or st.get("phase") or ""
-    for c in cstats:
-        state = c.get("state") or {}
-        if state.get("waiting", {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif state.get("terminated"):
-            t = state["terminated"]
-            reason = t.get("reason") or (f"Signal:{t['signal']}" if t.get("signal")
-                                         else f"ExitCode:{t.get('exitCode', 0)}")
+    total = len(spec.get("containers") or [])
+    ready = restarts = 0
+    last_restart = None
+    phase = st.get("phase") or ""
+    reason = st.get("reason") or phase
+    for c in st.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    def note_restart(cs):
+        nonlocal last_restart
+        fin = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        if fin and (last_restart is None or fin > last_restart):
+            last_restart = fin
+    initializing = False
+    n_init = len(spec.get("initContainers") or [])
     for i, c in enumerate(st.get("initContainerStatuses") or []):
+        restarts += int(c.get("restartCount", 0))
+        note_restart(c)
         state = c.get("state") or {}
         term, wait = state.get("terminated"), state.get("waiting")
         if term and term.get("exitCode") == 0:
             continue
-        n = len(spec.get("initContainers") or [])
         if term:
-            reason = "Init:" + (term.get("reason") or f"ExitCode:{term.get('exitCode')}")
+            if not term.get("reason"):
+                reason = (f"Init:Signal:{term['signal']}" if term.get("signal")
+                          else f"Init:ExitCode:{term.get('exitCode')}")
+            else:
+                reason = "Init:" + term["reason"]
         elif wait and wait.get("reason") and wait["reason"] != "PodInitializing":
             reason = "Init:" + wait["reason"]
         else:
-            reason = f"Init:{i}/{n}"
+            reason = f"Init:{i}/{n_init}"
+        initializing = True
         break
-    if o["metadata"].get("deletionTimestamp"):
+    initialized = _has_cond(o, "Initialized")
+    if not initializing or initialized:
+        restarts, last_restart = 0, None
+        has_running = False
+        for c in reversed(st.get("containerStatuses") or []):
+            restarts += int(c.get("restartCount", 0))
+            note_restart(c)
+            state = c.get("state") or {}
+            wait, term = state.get("waiting"), state.get("terminated")
+            if wait and wait.get("reason"):
+                reason = wait["reason"]
+            elif term and term.get("reason"):
+                reason = term["reason"]
+            elif term:
+                reason = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+            elif c.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            reason = "Running" if _has_cond(o, "Ready") else "NotReady"
+    if o["metadata"].get("deletionTimestamp") and st.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif o["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         reason = "Terminating"
-    total = len(spec.get("containers") or [])
-    return [o["metadata"]["name"], f"{ready}/{total}", reason, restarts, _age(o),
+    restarts_txt = str(restarts)
+    if restarts and last_restart:
+        restarts_txt = f"{restarts} ({_since(last_restart)} ago)"
+    gates = "<none>"
+    if spec.get("readinessGates"):
+        true = sum(1 for g in spec["readinessGates"] if _has_cond(o, g.get("conditionType")))
+        gates = f"{true}/{len(spec['readinessGates'])}"
+    return [o["metadata"]["name"], f"{ready}/{total}", reason, restarts_txt, _age(o),
             st.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
-            st.get("nominatedNodeName") or "<none>", "<none>"]
+            st.get("nominatedNodeName") or "<none>", gates]
 
 
 def _job(o):
