@@ -4,9 +4,11 @@
  * the timeout passes (2); see release-check.1 and DESIGN.md "Verdicts".
  *
  * main parses options, lists+watches seven collections at once through
- * lib/watch, keeps the objects in one cJSON document (the evaluator's input
- * shape) and re-evaluates it after every event: the change that decides the
- * release is acted on within milliseconds, not on a poll. On failure it
+ * lib/watch, feeds every event to the evaluator's store (pruned objects,
+ * indexed) and updates the verdict after every event: the change that
+ * decides the release is acted on within milliseconds, not on a poll, and
+ * an update re-judges only what the event changed, so a 1000-pod release
+ * costs little more per event than a small one (issue #6). On failure it
  * fetches the failing containers' logs and the pods' Events.
  */
 #include <errno.h>
@@ -37,8 +39,18 @@
 #define MAX_EVENTS 10
 #define MAX_LOG_BYTES 65536
 #define TABLE_MAX_ROWS 30
+#define TTY_REDRAW_MS 100 /* the table of a large release is not redrawn per event */
 
-enum kind_index { K_RELEASES, K_DEPLOYMENTS, K_REPLICASETS, K_STATEFULSETS, K_DAEMONSETS, K_JOBS, K_PODS, K_COUNT };
+enum kind_index {
+	K_RELEASES = VERDICT_RELEASES,
+	K_DEPLOYMENTS = VERDICT_DEPLOYMENTS,
+	K_REPLICASETS = VERDICT_REPLICASETS,
+	K_STATEFULSETS = VERDICT_STATEFULSETS,
+	K_DAEMONSETS = VERDICT_DAEMONSETS,
+	K_JOBS = VERDICT_JOBS,
+	K_PODS = VERDICT_PODS,
+	K_COUNT = VERDICT_NKINDS,
+};
 
 static const struct kind_info {
 	const char *key;      /* array in the evaluator's input */
@@ -65,35 +77,25 @@ struct opts {
 	enum log_level level;
 };
 
-/* What was last shown for one object (change detection, "since"). */
-struct seen {
-	char key[16 + VERDICT_NAME_LEN];
-	enum verdict_status status;
-	int64_t ready, desired;
-	char state[VERDICT_STATE_LEN];
-	char reason[VERDICT_REASON_LEN];
-	int64_t since_ms; /* elapsed (ms) when this state began */
-	int present;
-};
-
 struct check {
 	const struct opts *o;
 	struct kube_client *kc;
 	const char *ns;
-	cJSON *doc;        /* {"pods":[...], ...}: the evaluator's input */
-	size_t first_spec; /* K_DEPLOYMENTS with --no-helm */
+	struct verdict_store *st; /* the objects, pruned, and their rows */
+	size_t first_spec;        /* K_DEPLOYMENTS with --no-helm */
 	int synced[K_COUNT];
-	struct first_seen_table fs;
-	struct verdict_result res;
-	int have_res;
-	struct seen *seen;
-	size_t nseen, capseen;
+	struct verdict_counts cnt; /* of the last update */
+	int have_res;              /* an update ran: cnt (and res on demand) hold a verdict */
+	struct verdict_result res; /* all rows: built on demand (refresh_result) */
+	int res_stale;
 	int64_t start_mono, start_wall;
 	int64_t last_out_mono;
 	FILE *out; /* progress: stdout, or stderr with --output json */
+	int printed;
 	int tty, table_lines;
-	int64_t wake_at;        /* watch alarm: when a graced state expires (kube_now_ms clock) */
-	int64_t fetch_deadline; /* for all log and Event requests after a failure */
+	int64_t last_draw, draw_due; /* TTY redraws (kube_now_ms clock) */
+	int64_t wake_at;             /* watch alarm: a graced state expires, a redraw is due (kube_now_ms) */
+	int64_t fetch_deadline;      /* for all log and Event requests after a failure */
 };
 
 static int64_t rc_wall_ms(void)
@@ -251,72 +253,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
-/* ---- the object store: one array per kind in c->doc ------------------------------ */
-
-static cJSON *kind_array(struct check *c, size_t k) { return cJSON_GetObjectItemCaseSensitive(c->doc, kinds[k].key); }
-
-/* Index of the object with obj's uid (or name), or -1. */
-static int store_find(const cJSON *a, const cJSON *obj)
-{
-	const char *uid = json_str(obj, "metadata.uid"), *name = json_str(obj, "metadata.name");
-	const cJSON *it;
-	int i = 0;
-
-	cJSON_ArrayForEach (it, a) {
-		const char *u = json_str(it, "metadata.uid"), *n = json_str(it, "metadata.name");
-		if (uid && u ? strcmp(uid, u) == 0 : (name && n && strcmp(name, n) == 0))
-			return i;
-		i++;
-	}
-	return -1;
-}
-
-/*
- * Keep only what the evaluator reads: managedFields and last-applied
- * copies are large, and a Helm release Secret's data is the whole release
- * (values with credentials): never keep it.
- */
-static void strip(cJSON *o, size_t k)
-{
-	cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-	cJSON *ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
-
-	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
-	cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
-	if (k == K_RELEASES) {
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "data");
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "stringData");
-	}
-}
+/* ---- the object store: the evaluator's, fed by the watch ------------------------------ */
 
 static int store_event(struct check *c, size_t k, enum watch_event ev, const cJSON *obj)
 {
-	cJSON *a = kind_array(c, k), *dup;
-	int i;
-
 	switch (ev) {
 	case WATCH_RESET:
-		cJSON_DeleteItemFromObjectCaseSensitive(c->doc, kinds[k].key);
+		verdict_store_relist_begin(c->st, (enum verdict_kind)k);
 		c->synced[k] = 0;
-		return cJSON_AddArrayToObject(c->doc, kinds[k].key) ? 0 : -1;
-	case WATCH_SYNCED: c->synced[k] = 1; return 0;
-	case WATCH_DELETED:
-		i = store_find(a, obj);
-		if (i >= 0)
-			cJSON_DeleteItemFromArray(a, i);
 		return 0;
+	case WATCH_SYNCED:
+		verdict_store_relist_end(c->st, (enum verdict_kind)k);
+		c->synced[k] = 1;
+		return 0;
+	case WATCH_DELETED: verdict_store_delete(c->st, (enum verdict_kind)k, obj); return 0;
 	case WATCH_ADDED:
-	case WATCH_MODIFIED:
-		if (!cJSON_IsObject(obj))
-			return 0;
-		dup = cJSON_Duplicate(obj, 1);
-		if (!dup)
-			return -1;
-		strip(dup, k);
-		i = store_find(a, obj);
-		if (i >= 0)
-			return cJSON_ReplaceItemInArray(a, i, dup) ? 0 : (cJSON_Delete(dup), -1);
-		return cJSON_AddItemToArray(a, dup) ? 0 : (cJSON_Delete(dup), -1);
+	case WATCH_MODIFIED: return verdict_store_put(c->st, (enum verdict_kind)k, obj);
 	}
 	return 0;
 }
@@ -374,6 +326,20 @@ static int term_width(const struct check *c)
 	return 100;
 }
 
+/* All rows of the last update into c->res, when an update ran since they were built. */
+static int refresh_result(struct check *c)
+{
+	if (!c->res_stale)
+		return 0;
+	verdict_result_free(&c->res);
+	if (verdict_store_result(c->st, &c->res) < 0) {
+		log_error("out of memory");
+		return -1;
+	}
+	c->res_stale = 0;
+	return 0;
+}
+
 /* TTY: the table redrawn in place (cursor up over the last drawing, clear below). */
 static void draw_table(struct check *c)
 {
@@ -381,8 +347,10 @@ static void draw_table(struct check *c)
 	size_t i, hidden = 0;
 	char el[32], line[1024];
 
-	if (!c->have_res)
+	if (!c->have_res || refresh_result(c) < 0)
 		return;
+	c->last_draw = kube_now_ms();
+	c->draw_due = 0;
 	if (c->table_lines)
 		fprintf(c->out, "\033[%dA\033[J", c->table_lines);
 	fmt_elapsed(elapsed(c), el, sizeof(el));
@@ -417,77 +385,21 @@ static void draw_table(struct check *c)
 	c->table_lines = lines;
 }
 
-static struct seen *seen_find(struct check *c, const char *key)
+/* Not a TTY: one line per object whose state changed (verdict_change_fn). */
+static void on_row(void *ctx, const struct verdict_row *r, int gone)
 {
-	size_t i;
-	for (i = 0; i < c->nseen; i++)
-		if (strcmp(c->seen[i].key, key) == 0)
-			return &c->seen[i];
-	return NULL;
-}
+	struct check *c = ctx;
+	char el[32];
 
-/* Record each row's state; not a TTY: one line per object whose state changed. */
-static int show_changes(struct check *c)
-{
-	size_t i, k;
-
-	for (i = 0; i < c->nseen; i++)
-		c->seen[i].present = 0;
-	for (i = 0; i < c->res.nrows; i++) {
-		const struct verdict_row *r = &c->res.rows[i];
-		char key[sizeof(c->seen[0].key)];
-		struct seen *s;
-
-		snprintf(key, sizeof(key), "%s/%s", r->kind, r->name);
-		s = seen_find(c, key);
-		if (!s) {
-			if (c->nseen == c->capseen) {
-				size_t ncap = c->capseen ? c->capseen * 2 : 32;
-				struct seen *n = realloc(c->seen, ncap * sizeof(*n));
-				if (!n)
-					return -1;
-				c->seen = n;
-				c->capseen = ncap;
-			}
-			s = &c->seen[c->nseen++];
-			memset(s, 0, sizeof(*s));
-			memcpy(s->key, key, sizeof(s->key));
-			s->status = (enum verdict_status) - 1;
-		}
-		s->present = 1;
-		if (s->status == r->status && s->ready == r->ready && s->desired == r->desired &&
-		    strcmp(s->state, r->state) == 0 && strcmp(s->reason, r->reason) == 0)
-			continue;
-		if (s->status != r->status || strcmp(s->state, r->state) != 0)
-			s->since_ms = elapsed(c);
-		s->status = r->status;
-		s->ready = r->ready;
-		s->desired = r->desired;
-		memcpy(s->state, r->state, sizeof(s->state));
-		memcpy(s->reason, r->reason, sizeof(s->reason));
-		if (!c->tty) {
-			print_row_line(c, r);
-			c->last_out_mono = kube_now_ms();
-		}
-	}
-	for (i = k = 0; i < c->nseen; i++) {
-		if (!c->seen[i].present) {
-			if (!c->tty) {
-				char el[32];
-				fmt_elapsed(elapsed(c), el, sizeof(el));
-				fprintf(c->out, "[%7s] gone %s\n", el, c->seen[i].key);
-			}
-			continue;
-		}
-		if (k != i)
-			c->seen[k] = c->seen[i];
-		k++;
-	}
-	c->nseen = k;
 	if (c->tty)
-		draw_table(c);
-	fflush(c->out);
-	return 0;
+		return;
+	if (gone) {
+		fmt_elapsed(elapsed(c), el, sizeof(el));
+		fprintf(c->out, "[%7s] gone %s/%s\n", el, r->kind, r->name);
+	} else {
+		print_row_line(c, r);
+	}
+	c->printed = 1;
 }
 
 /* ---- evaluation and the watch callbacks ---------------------------------------------- */
@@ -502,24 +414,42 @@ static int evaluate(struct check *c)
 	vo.release = c->o->no_helm ? NULL : c->o->release;
 	vo.now_ms = now;
 	vo.pull_grace_ms = c->o->pull_grace_ms;
-	vo.first_seen = first_seen_lookup;
-	vo.first_seen_ctx = &c->fs;
-	verdict_result_free(&c->res);
-	c->have_res = 0;
-	if (verdict_eval(c->doc, &vo, &c->res) < 0)
+	/* first_seen NULL: the store remembers when it first saw each grace key */
+	c->printed = 0;
+	if (verdict_store_update(c->st, &vo, on_row, c, &c->cnt) < 0)
 		return -1;
 	c->have_res = 1;
-	first_seen_record(&c->fs, &c->res, now);
-	if (show_changes(c) < 0)
-		return -1;
-	return c->res.verdict != VERDICT_PROGRESSING || c->o->timeout_ms == 0;
+	c->res_stale = 1;
+	if (c->printed) {
+		c->last_out_mono = kube_now_ms();
+		fflush(c->out);
+	}
+	if (c->tty) {
+		/* a large release changes many times a second: redraw at most every TTY_REDRAW_MS */
+		int64_t mono = kube_now_ms();
+		if (mono - c->last_draw >= TTY_REDRAW_MS)
+			draw_table(c);
+		else if (!c->draw_due)
+			c->draw_due = c->last_draw + TTY_REDRAW_MS;
+	}
+	return c->cnt.verdict != VERDICT_PROGRESSING || c->o->timeout_ms == 0;
 }
+
+/* The watch alarm: the earliest of a grace expiring and a pending redraw. */
+static void set_alarm(struct check *c);
 
 /* recheck_at_ms (wall clock) on the kube_now_ms clock, a little after */
 static int64_t recheck_mono(const struct check *c)
 {
-	int64_t now = kube_now_ms(), at = now + (c->res.recheck_at_ms - rc_wall_ms()) + 5;
+	int64_t now = kube_now_ms(), at = now + (c->cnt.recheck_at_ms - rc_wall_ms()) + 5;
 	return at < now ? now : at;
+}
+
+static void set_alarm(struct check *c)
+{
+	c->wake_at = c->have_res && c->cnt.recheck_at_ms ? recheck_mono(c) : 0;
+	if (c->draw_due && (!c->wake_at || c->draw_due < c->wake_at))
+		c->wake_at = c->draw_due;
 }
 
 static int on_event(void *ctx, size_t spec_index, enum watch_event ev, const cJSON *obj)
@@ -541,7 +471,8 @@ static int on_event(void *ctx, size_t spec_index, enum watch_event ev, const cJS
 	 * A graced state (an image that may never pull) fails at recheck_at
 	 * even if no event comes: set the watch loop's alarm for it.
 	 */
-	c->wake_at = r == 0 && c->res.recheck_at_ms ? recheck_mono(c) : 0;
+	if (r == 0)
+		set_alarm(c);
 	return r;
 }
 
@@ -551,21 +482,21 @@ static int on_tick(void *ctx)
 	int64_t now = kube_now_ms();
 
 	/* the alarm of a grace period (or a heartbeat): judge again */
-	if (c->have_res && c->res.recheck_at_ms && all_synced(c) && recheck_mono(c) <= now) {
+	if (c->have_res && c->cnt.recheck_at_ms && all_synced(c) && recheck_mono(c) <= now) {
 		int r = evaluate(c);
 		if (r != 0)
 			return r;
-		c->wake_at = c->res.recheck_at_ms ? recheck_mono(c) : 0;
 	}
 	if (c->tty) {
 		draw_table(c);
-	} else if (c->have_res && now - c->last_out_mono >= HEARTBEAT_MS) {
+	} else if (c->have_res && now - c->last_out_mono >= HEARTBEAT_MS && refresh_result(c) == 0) {
 		char el[32];
 		fmt_elapsed(elapsed(c), el, sizeof(el));
 		fprintf(c->out, "[%7s] still %s: %s\n", el, verdict_name(c->res.verdict), c->res.summary);
 		fflush(c->out);
 		c->last_out_mono = now;
 	}
+	set_alarm(c);
 	return 0;
 }
 
@@ -854,7 +785,7 @@ static void print_pending(struct check *c)
 
 static void print_json_report(struct check *c, const char *verdict, int code, const char *error)
 {
-	cJSON *res = c->have_res ? verdict_result_json(&c->res) : NULL;
+	cJSON *res = c->have_res && refresh_result(c) == 0 ? verdict_result_json(&c->res) : NULL;
 	cJSON *rep = cJSON_CreateObject(), *objs = NULL, *helm = NULL;
 	char ts[32];
 	char *s;
@@ -888,14 +819,12 @@ static void print_json_report(struct check *c, const char *verdict, int code, co
 		cJSON *o;
 		cJSON_AddItemToObject(rep, "objects", objs);
 		cJSON_ArrayForEach (o, objs) {
-			char key[sizeof(c->seen[0].key)];
-			const struct seen *sn;
+			int64_t since;
 			if (i >= c->res.nrows)
 				break;
-			snprintf(key, sizeof(key), "%s/%s", c->res.rows[i].kind, c->res.rows[i].name);
-			sn = seen_find(c, key);
-			if (sn)
-				cJSON_AddNumberToObject(o, "sinceSeconds", (double)sn->since_ms / 1000.0);
+			/* since_ms is on the wall clock of the updates */
+			since = c->res.rows[i].since_ms - c->start_wall;
+			cJSON_AddNumberToObject(o, "sinceSeconds", (double)(since > 0 ? since : 0) / 1000.0);
 			i++;
 		}
 		if (code == MG_EXIT_FAILED)
@@ -1000,13 +929,8 @@ static int run(int argc, char **argv)
 		return MG_EXIT_CONFIG;
 	}
 	c.ns = kube_namespace(c.kc);
-	c.doc = cJSON_CreateObject();
-	for (k = 0; c.doc && k < K_COUNT; k++)
-		if (!cJSON_AddArrayToObject(c.doc, kinds[k].key)) {
-			cJSON_Delete(c.doc);
-			c.doc = NULL;
-		}
-	if (!c.doc) {
+	c.st = verdict_store_new();
+	if (!c.st) {
 		log_error("out of memory");
 		kube_client_free(c.kc);
 		return MG_EXIT_UNAVAILABLE;
@@ -1043,6 +967,11 @@ static int run(int argc, char **argv)
 	rc = watch_run(c.kc, specs, nspecs, &wo, on_event, &c, &err);
 	if (rc == KUBE_ECANCELLED)
 		rc = KUBE_ENOMEM; /* the callbacks only abort when out of memory */
+	if (c.have_res && refresh_result(&c) < 0) {
+		c.have_res = 0;
+		if (rc == KUBE_OK)
+			rc = KUBE_ENOMEM;
+	}
 	finish_table(&c);
 	fmt_elapsed(elapsed(&c), el, sizeof(el));
 
@@ -1121,8 +1050,7 @@ static int run(int argc, char **argv)
 	else
 		fflush(stdout);
 	verdict_result_free(&c.res);
-	free(c.seen);
-	cJSON_Delete(c.doc);
+	verdict_store_free(c.st);
 	kube_client_free(c.kc);
 	return code;
 }

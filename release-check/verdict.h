@@ -32,6 +32,19 @@
 #define VERDICT_KEY_JOBS "jobs"
 #define VERDICT_KEY_PODS "pods"
 
+/* The kinds, in the order of the keys above (the watch specs use it too). */
+enum verdict_kind {
+	VERDICT_RELEASES,
+	VERDICT_DEPLOYMENTS,
+	VERDICT_REPLICASETS,
+	VERDICT_STATEFULSETS,
+	VERDICT_DAEMONSETS,
+	VERDICT_JOBS,
+	VERDICT_PODS,
+	VERDICT_NKINDS,
+};
+extern const char *const verdict_kind_key[VERDICT_NKINDS]; /* VERDICT_KEY_* */
+
 enum verdict {
 	VERDICT_PROGRESSING = 0,
 	VERDICT_HEALTHY,
@@ -76,6 +89,11 @@ struct verdict_row {
 	 */
 	char grace_key[VERDICT_KEY_LEN];
 	int64_t fails_at_ms;
+	/*
+	 * When the object entered this status and state (opts->now_ms of the
+	 * evaluation that first saw them; verdict_eval: now).
+	 */
+	int64_t since_ms;
 };
 
 /*
@@ -114,6 +132,74 @@ struct verdict_result {
  */
 int verdict_eval(const cJSON *objects, const struct verdict_opts *opts, struct verdict_result *out);
 void verdict_result_free(struct verdict_result *r);
+
+/*
+ * The same rules, incrementally, for a watch of a large release: a store of
+ * the objects (pruned copies: only the fields the rules read), indexed by
+ * uid, name and owner, with each object's row cached. An update re-judges
+ * only the objects that changed and the ones that read them (a pod reads
+ * its ReplicaSet, that one's Deployment and siblings, its Job), so one
+ * watch event costs O(1) however large the release; verdict_eval is this
+ * store filled from a document, so both paths share every rule.
+ *
+ * opts->release and pull_grace_ms must stay the same for a store's life.
+ * With opts->first_seen NULL the store records when it first saw each
+ * grace_key itself (unbounded, per object).
+ */
+struct verdict_store;
+
+struct verdict_counts {
+	enum verdict verdict;
+	size_t nfailed, nprogressing, nconsidered;
+	int64_t recheck_at_ms; /* as in verdict_result */
+};
+
+/* NULL when out of memory. verdict_store_free(NULL) is a no-op. */
+struct verdict_store *verdict_store_new(void);
+void verdict_store_free(struct verdict_store *st);
+
+/*
+ * ADDED/MODIFIED: store a pruned copy of obj (replacing the object with
+ * the same uid, else the same name; non-objects are ignored). DELETED:
+ * forget it. Returns 0, or -1 when out of memory (the store is unchanged).
+ */
+int verdict_store_put(struct verdict_store *st, enum verdict_kind k, const cJSON *obj);
+void verdict_store_delete(struct verdict_store *st, enum verdict_kind k, const cJSON *obj);
+/*
+ * A relist: _begin marks the kind's objects stale, puts refresh them,
+ * _end drops the ones the list did not deliver (as deletions), so a relist
+ * reports only real changes.
+ */
+void verdict_store_relist_begin(struct verdict_store *st, enum verdict_kind k);
+void verdict_store_relist_end(struct verdict_store *st, enum verdict_kind k);
+size_t verdict_store_count(const struct verdict_store *st, enum verdict_kind k);
+
+/*
+ * Row callback of an update: row is new or changed (status, ready/desired,
+ * state or reason), or gone (the object was deleted or has no row any more;
+ * only kind and name are meaningful then). row is valid during the call.
+ */
+typedef void (*verdict_change_fn)(void *ctx, const struct verdict_row *row, int gone);
+
+/*
+ * Re-judge what changed since the last update (and the graced rows whose
+ * time has come), calling changed (may be NULL) for each row that changed,
+ * and fill *counts. Returns 0, or -1 when out of memory.
+ */
+int verdict_store_update(struct verdict_store *st, const struct verdict_opts *opts, verdict_change_fn changed,
+                         void *ctx, struct verdict_counts *counts);
+/*
+ * All rows of the last update, with the summary, into *out (the caller
+ * frees it with verdict_result_free). O(objects): for reports, not per event.
+ */
+int verdict_store_result(const struct verdict_store *st, struct verdict_result *out);
+
+/*
+ * The fields of obj the rules read, as a new tree (the caller
+ * cJSON_Deletes it), NULL when out of memory. Non-objects read as null.
+ * Drops managedFields, specs, most annotations and every Secret payload.
+ */
+cJSON *verdict_prune(enum verdict_kind k, const cJSON *obj);
 
 const char *verdict_name(enum verdict v);               /* "healthy", "failed", "progressing" */
 const char *verdict_status_name(enum verdict_status s); /* "ok", "progressing", "failed", "ignored" */

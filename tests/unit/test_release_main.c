@@ -1,6 +1,6 @@
 /*
  * test_release_main.c - release-check's main.c: options, the object store
- * fed by watch events, change lines. (The verdict rules: test_verdict.c;
+ * fed by watch events (pruning, relists), change lines. (The verdict rules: test_verdict.c;
  * the whole binary against kubesim: tests/e2e/test_release_check.py.)
  */
 #include <setjmp.h>
@@ -124,20 +124,17 @@ static void t_release_names(void **state)
 static struct check *new_check(void)
 {
 	struct check *c = calloc(1, sizeof(*c));
-	size_t k;
 
 	assert_non_null(c);
-	c->doc = cJSON_CreateObject();
-	for (k = 0; k < K_COUNT; k++)
-		cJSON_AddArrayToObject(c->doc, kinds[k].key);
+	c->st = verdict_store_new();
+	assert_non_null(c->st);
 	return c;
 }
 
 static void free_check(struct check *c)
 {
 	verdict_result_free(&c->res);
-	free(c->seen);
-	cJSON_Delete(c->doc);
+	verdict_store_free(c->st);
 	free(c);
 }
 
@@ -148,6 +145,16 @@ static cJSON *J(const char *s)
 	return j;
 }
 
+/* The i-th stored object of a kind (the store's insertion order). */
+static const cJSON *stored(struct check *c, size_t k, size_t i)
+{
+	const struct vobj *o = c->st->head[k];
+	while (o && i--)
+		o = o->next;
+	assert_non_null(o);
+	return o->obj;
+}
+
 static void t_store(void **state)
 {
 	struct check *c = new_check();
@@ -155,33 +162,36 @@ static void t_store(void **state)
 	    "{\"metadata\":{\"name\":\"p\",\"uid\":\"1\",\"managedFields\":[{}]},\"status\":{\"phase\":\"Pending\"}}");
 	cJSON *b = J("{\"metadata\":{\"name\":\"p\",\"uid\":\"1\"},\"status\":{\"phase\":\"Running\"}}");
 	cJSON *other = J("{\"metadata\":{\"name\":\"p\",\"uid\":\"2\"}}");
-	cJSON *arr, *num;
+	cJSON *num;
 	(void)state;
 
 	assert_int_equal(store_event(c, K_PODS, WATCH_RESET, NULL), 0);
 	assert_int_equal(c->synced[K_PODS], 0);
 	assert_int_equal(store_event(c, K_PODS, WATCH_ADDED, a), 0);
-	arr = kind_array(c, K_PODS);
-	assert_int_equal(cJSON_GetArraySize(arr), 1);
-	assert_null(json_path(cJSON_GetArrayItem(arr, 0), "metadata.managedFields"));
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 1);
+	assert_null(json_path(stored(c, K_PODS, 0), "metadata.managedFields"));
 	assert_int_equal(store_event(c, K_PODS, WATCH_MODIFIED, b), 0);
-	assert_int_equal(cJSON_GetArraySize(arr), 1);
-	assert_string_equal(json_str(cJSON_GetArrayItem(arr, 0), "status.phase"), "Running");
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 1);
+	assert_string_equal(json_str(stored(c, K_PODS, 0), "status.phase"), "Running");
 	/* same name, new uid: a new object (recreated pod) */
 	assert_int_equal(store_event(c, K_PODS, WATCH_ADDED, other), 0);
-	assert_int_equal(cJSON_GetArraySize(arr), 2);
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 2);
 	assert_int_equal(store_event(c, K_PODS, WATCH_DELETED, a), 0);
-	assert_int_equal(cJSON_GetArraySize(arr), 1);
-	assert_string_equal(json_str(cJSON_GetArrayItem(arr, 0), "metadata.uid"), "2");
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 1);
+	assert_string_equal(json_str(stored(c, K_PODS, 0), "metadata.uid"), "2");
 	assert_int_equal(store_event(c, K_PODS, WATCH_DELETED, a), 0); /* unknown: no-op */
 	assert_int_equal(store_event(c, K_PODS, WATCH_SYNCED, NULL), 0);
 	assert_int_equal(c->synced[K_PODS], 1);
 	num = J("7");
 	assert_int_equal(store_event(c, K_PODS, WATCH_ADDED, num), 0); /* not an object: ignored */
 	cJSON_Delete(num);
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 1);
+	/* a relist that does not deliver it: gone at its end */
 	assert_int_equal(store_event(c, K_PODS, WATCH_RESET, NULL), 0);
-	assert_int_equal(cJSON_GetArraySize(kind_array(c, K_PODS)), 0);
 	assert_int_equal(c->synced[K_PODS], 0);
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 1);
+	assert_int_equal(store_event(c, K_PODS, WATCH_SYNCED, NULL), 0);
+	assert_int_equal(verdict_store_count(c->st, VERDICT_PODS), 0);
 	cJSON_Delete(a);
 	cJSON_Delete(b);
 	cJSON_Delete(other);
@@ -192,16 +202,17 @@ static void t_store_never_keeps_release_payload(void **state)
 {
 	struct check *c = new_check();
 	cJSON *s = J("{\"metadata\":{\"name\":\"sh.helm.release.v1.app.v1\",\"uid\":\"s\",\"labels\":{\"owner\":"
-	             "\"helm\"},\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\",\"k\":"
-	             "\"v\"}},\"data\":{\"release\":\"SECRET\"},\"stringData\":{\"x\":\"y\"}}");
+	             "\"helm\",\"name\":\"app\"},\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
+	             "\"{}\",\"k\":\"v\"}},\"data\":{\"release\":\"SECRET\"},\"stringData\":{\"x\":\"y\"}}");
 	char *txt;
 	(void)state;
 	assert_int_equal(store_event(c, K_RELEASES, WATCH_ADDED, s), 0);
-	txt = cJSON_PrintUnformatted(c->doc);
+	txt = cJSON_PrintUnformatted(stored(c, K_RELEASES, 0));
 	assert_null(strstr(txt, "SECRET"));
 	assert_null(strstr(txt, "stringData"));
 	assert_null(strstr(txt, "last-applied"));
-	assert_non_null(strstr(txt, "\"k\":\"v\""));
+	assert_null(strstr(txt, "annotations")); /* a Secret's annotations are not read */
+	assert_non_null(strstr(txt, "\"labels\":{\"owner\":\"helm\",\"name\":\"app\"}"));
 	free(txt);
 	cJSON_Delete(s);
 	free_check(c);
@@ -259,6 +270,12 @@ static void t_change_lines(void **state)
 	assert_int_equal(evaluate(c), 0); /* unchanged: no second line */
 	store_event(c, K_PODS, WATCH_MODIFIED, p2);
 	assert_int_equal(evaluate(c), 1); /* healthy: decided */
+	/* a relist delivering the same object: nothing to report */
+	store_event(c, K_PODS, WATCH_RESET, NULL);
+	store_event(c, K_PODS, WATCH_ADDED, p2);
+	store_event(c, K_PODS, WATCH_SYNCED, NULL);
+	assert_int_equal(evaluate(c), 1);
+	assert_int_equal(c->printed, 0);
 	store_event(c, K_PODS, WATCH_DELETED, p2);
 	assert_int_equal(evaluate(c), 0);
 	out = slurp(c->out);
@@ -267,6 +284,7 @@ static void t_change_lines(void **state)
 	assert_non_null(strstr(out, "] ok   Pod/p "));
 	assert_non_null(strstr(out, "] gone Pod/p\n"));
 	assert_int_equal(strstr(strstr(out, "wait Pod/p") + 1, "wait Pod/p") == NULL, 1);
+	assert_int_equal(strstr(strstr(out, "ok   Pod/p") + 1, "ok   Pod/p") == NULL, 1);
 	free(out);
 	cJSON_Delete(p1);
 	cJSON_Delete(p2);

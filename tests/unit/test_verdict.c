@@ -22,6 +22,132 @@
 static struct verdict_result R;
 static struct first_seen_table FS;
 
+static void same_rows(const struct verdict_result *want, const struct verdict_result *got, const char *how)
+{
+	size_t i;
+
+	if (want->verdict != got->verdict || want->nrows != got->nrows || want->nconsidered != got->nconsidered ||
+	    want->recheck_at_ms != got->recheck_at_ms || want->helm_revision != got->helm_revision ||
+	    strcmp(want->helm_status, got->helm_status) != 0 || strcmp(want->summary, got->summary) != 0)
+		fail_msg("%s: result differs: \"%s\" (%zu rows) vs \"%s\" (%zu rows)", how, want->summary, want->nrows,
+		         got->summary, got->nrows);
+	for (i = 0; i < want->nrows; i++) {
+		const struct verdict_row *a = &want->rows[i], *b = &got->rows[i];
+		if (strcmp(a->kind, b->kind) || strcmp(a->name, b->name) || a->status != b->status ||
+		    a->ready != b->ready || a->desired != b->desired || strcmp(a->state, b->state) ||
+		    strcmp(a->reason, b->reason) || strcmp(a->log_pod, b->log_pod) ||
+		    strcmp(a->log_container, b->log_container) || a->log_previous != b->log_previous ||
+		    strcmp(a->events_kind, b->events_kind) || strcmp(a->events_name, b->events_name) ||
+		    strcmp(a->grace_key, b->grace_key) || a->fails_at_ms != b->fails_at_ms)
+			fail_msg("%s: row %zu differs: %s/%s %s \"%s\" vs %s/%s %s \"%s\"", how, i, a->kind, a->name,
+			         a->state, a->reason, b->kind, b->name, b->state, b->reason);
+	}
+}
+
+/*
+ * Every fixture is judged three ways: as given (R), pruned to what the
+ * rules read (verdict_prune must keep every field they use), and through
+ * the incremental store fed out of order, with a decoy added and deleted
+ * per kind and an update after every event (propagate must re-judge every
+ * row an event affects).
+ */
+static void check_pruned(const cJSON *doc, const struct verdict_opts *o)
+{
+	cJSON *pruned = cJSON_CreateObject();
+	struct verdict_result got;
+	size_t k;
+
+	assert_non_null(pruned);
+	for (k = 0; k < VERDICT_NKINDS; k++) {
+		const cJSON *a = arr(doc, verdict_kind_key[k]), *it;
+		cJSON *pa;
+		if (!a)
+			continue;
+		pa = cJSON_AddArrayToObject(pruned, verdict_kind_key[k]);
+		assert_non_null(pa);
+		cJSON_ArrayForEach (it, a)
+			cJSON_AddItemToArray(pa, verdict_prune((enum verdict_kind)k, it));
+	}
+	assert_int_equal(verdict_eval(pruned, o, &got), 0);
+	same_rows(&R, &got, "pruned");
+	verdict_result_free(&got);
+	cJSON_Delete(pruned);
+}
+
+/* The store identifies objects by uid (else name): only fixtures where each has its own. */
+static int store_comparable(const cJSON *doc)
+{
+	size_t k;
+	for (k = 0; k < VERDICT_NKINDS; k++) {
+		const cJSON *it, *jt;
+		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k])) {
+			if (!cJSON_IsObject(it) || !obj_id(it))
+				return 0;
+			for (jt = it->next; jt; jt = jt->next)
+				if (cJSON_IsObject(jt) && obj_id(jt) && strcmp(obj_id(it), obj_id(jt)) == 0)
+					return 0;
+		}
+	}
+	return 1;
+}
+
+static void check_incremental(const cJSON *doc, const struct verdict_opts *o, int backwards)
+{
+	struct verdict_store *st = verdict_store_new();
+	struct verdict_result got;
+	struct verdict_counts cnt;
+	size_t i, k;
+
+	assert_non_null(st);
+	/*
+	 * backwards: pods before their owners, owners before theirs, so every
+	 * lookup changes later; forwards: a Job before its pods
+	 */
+	for (i = 0; i < VERDICT_NKINDS; i++) {
+		k = backwards ? VERDICT_NKINDS - 1 - i : i;
+		const cJSON *a = arr(doc, verdict_kind_key[k]), *it;
+		cJSON *decoy = a && a->child ? cJSON_Duplicate(a->child, 1) : NULL;
+		if (decoy) {
+			/* same name, another uid: a lookup by name finds it first until it goes */
+			cJSON *md = cJSON_GetObjectItemCaseSensitive(decoy, "metadata");
+			if (cJSON_IsObject(md)) {
+				cJSON_DeleteItemFromObjectCaseSensitive(md, "uid");
+				cJSON_AddStringToObject(md, "uid", "decoy-uid");
+			}
+			assert_int_equal(verdict_store_put(st, (enum verdict_kind)k, decoy), 0);
+			assert_int_equal(verdict_store_update(st, o, NULL, NULL, &cnt), 0);
+		}
+		cJSON_ArrayForEach (it, a) {
+			assert_int_equal(verdict_store_put(st, (enum verdict_kind)k, it), 0);
+			assert_int_equal(verdict_store_update(st, o, NULL, NULL, &cnt), 0);
+		}
+		if (decoy) {
+			verdict_store_delete(st, (enum verdict_kind)k, decoy);
+			assert_int_equal(verdict_store_update(st, o, NULL, NULL, &cnt), 0);
+			cJSON_Delete(decoy);
+		}
+	}
+	assert_int_equal(verdict_store_result(st, &got), 0);
+	same_rows(&R, &got, "incremental");
+	verdict_result_free(&got);
+	/* a modification that changes nothing, and a relist that delivers everything again */
+	for (k = 0; k < VERDICT_NKINDS; k++) {
+		const cJSON *it;
+		verdict_store_relist_begin(st, (enum verdict_kind)k);
+		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k]))
+			assert_int_equal(verdict_store_put(st, (enum verdict_kind)k, it), 0);
+		verdict_store_relist_end(st, (enum verdict_kind)k);
+	}
+	assert_int_equal(verdict_store_update(st, o, NULL, NULL, &cnt), 0);
+	assert_int_equal(verdict_store_result(st, &got), 0);
+	same_rows(&R, &got, "relisted");
+	assert_int_equal(cnt.verdict, R.verdict);
+	assert_int_equal(cnt.nconsidered, R.nconsidered);
+	assert_int_equal(cnt.recheck_at_ms, R.recheck_at_ms);
+	verdict_result_free(&got);
+	verdict_store_free(st);
+}
+
 static void run_full(const char *sq, const char *release, int64_t now, int64_t grace, int use_table)
 {
 	size_t n = strlen(sq), i;
@@ -45,6 +171,11 @@ static void run_full(const char *sq, const char *release, int64_t now, int64_t g
 	}
 	verdict_result_free(&R);
 	assert_int_equal(verdict_eval(doc, &o, &R), 0);
+	check_pruned(doc, &o);
+	if (store_comparable(doc)) {
+		check_incremental(doc, &o, 1);
+		check_incremental(doc, &o, 0);
+	}
 	if (use_table)
 		first_seen_record(&FS, &R, now);
 	cJSON_Delete(doc);
@@ -977,6 +1108,200 @@ static void t_first_seen_full(void **state)
 	assert_int_equal(first_seen_lookup(NULL, "k8"), 0);
 }
 
+/* ---- the store ---------------------------------------------------------------- */
+
+static cJSON *Jsq(const char *sq)
+{
+	size_t n = strlen(sq), i;
+	char *s = malloc(n + 1);
+	cJSON *j;
+
+	assert_non_null(s);
+	for (i = 0; i <= n; i++)
+		s[i] = sq[i] == '\'' ? '"' : sq[i];
+	j = json_parse(s, n);
+	free(s);
+	assert_non_null(j);
+	return j;
+}
+
+static void t_prune_fields(void **state)
+{
+	cJSON *pod = Jsq("{'metadata':{'name':'p','uid':'u','namespace':'n','generation':1,'resourceVersion':'9',"
+	                 "'creationTimestamp':'c','deletionTimestamp':'d','labels':{'a':'b'},'annotations':{"
+	                 "'deployment.kubernetes.io/revision':'3','helm.sh/hook':'pre-install','big':'x'},"
+	                 "'managedFields':[{'manager':'m'}],'ownerReferences':[{'apiVersion':'v','kind':'ReplicaSet',"
+	                 "'name':'r','uid':'ru','controller':true,'blockOwnerDeletion':true}]},"
+	                 "'spec':{'restartPolicy':'Never','containers':[{'name':'app','image':'i','env':[]}],"
+	                 "'initContainers':[{'name':'s','restartPolicy':'Always','image':'i'}],'volumes':[{}]},"
+	                 "'status':{'phase':'Running','reason':'R','message':'M','startTime':'s','hostIP':'h',"
+	                 "'conditions':[{'type':'Ready','status':'False','reason':'r','message':'m',"
+	                 "'lastTransitionTime':'t','lastProbeTime':null}],"
+	                 "'containerStatuses':[{'name':'app','ready':false,'started':true,'restartCount':2,"
+	                 "'image':'i','imageID':'x','state':{'waiting':{'reason':'w','message':'wm'}},"
+	                 "'lastState':{'terminated':{'exitCode':1,'reason':'Error','message':'tm','finishedAt':'f',"
+	                 "'startedAt':'s','containerID':'c'}}}],'initContainerStatuses':'not an array'}}");
+	cJSON *want =
+	    Jsq("{'metadata':{'name':'p','uid':'u','generation':1,'creationTimestamp':'c',"
+	        "'deletionTimestamp':'d','ownerReferences':[{'kind':'ReplicaSet','name':'r','uid':'ru',"
+	        "'controller':true}],'annotations':{'deployment.kubernetes.io/revision':'3',"
+	        "'helm.sh/hook':'pre-install'}},'spec':{'containers':[{'name':'app'}],"
+	        "'initContainers':[{'name':'s','restartPolicy':'Always'}],'restartPolicy':'Never'},"
+	        "'status':{'phase':'Running','reason':'R','message':'M','startTime':'s',"
+	        "'conditions':[{'type':'Ready','status':'False','reason':'r','message':'m',"
+	        "'lastTransitionTime':'t'}],'containerStatuses':[{'name':'app','ready':false,"
+	        "'started':true,'restartCount':2,'state':{'waiting':{'reason':'w','message':'wm'}},"
+	        "'lastState':{'terminated':{'exitCode':1,'reason':'Error','message':'tm','finishedAt':'f'}}}],"
+	        "'initContainerStatuses':'not an array'}}");
+	cJSON *got = verdict_prune(VERDICT_PODS, pod), *n;
+	(void)state;
+
+	assert_non_null(got);
+	assert_true(cJSON_Compare(got, want, 1));
+	cJSON_Delete(got);
+	n = cJSON_CreateNumber(1);
+	got = verdict_prune(VERDICT_PODS, n); /* reads as null, as the number would */
+	assert_true(cJSON_IsNull(got));
+	cJSON_Delete(got);
+	cJSON_Delete(n);
+	cJSON_Delete(pod);
+	cJSON_Delete(want);
+}
+
+struct changes {
+	char lines[8][400];
+	size_t n;
+};
+
+static void record_change(void *ctx, const struct verdict_row *row, int gone)
+{
+	struct changes *c = ctx;
+	if (c->n < 8)
+		snprintf(c->lines[c->n++], sizeof(c->lines[0]), "%s%s/%s %s", gone ? "gone " : "", row->kind, row->name,
+		         gone ? "" : row->state);
+}
+
+static void t_store_changes_and_time(void **state)
+{
+	struct verdict_store *st = verdict_store_new();
+	struct verdict_opts o;
+	struct verdict_counts cnt;
+	struct changes ch;
+	cJSON *pull = Jsq(POD("p", OWNER("ReplicaSet", "x"), WAITING_STATUS("ErrImagePull", "not found")));
+	cJSON *ready = Jsq(POD("p", OWNER("ReplicaSet", "x"), READY_STATUS));
+	(void)state;
+
+	assert_non_null(st);
+	memset(&o, 0, sizeof(o));
+	o.now_ms = NOW_MS;
+	o.pull_grace_ms = 60000;
+	memset(&ch, 0, sizeof(ch));
+	assert_int_equal(verdict_store_put(st, VERDICT_PODS, pull), 0);
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(ch.n, 1);
+	assert_string_equal(ch.lines[0], "Pod/p ErrImagePull");
+	assert_int_equal(cnt.verdict, VERDICT_PROGRESSING);
+	assert_int_equal(cnt.nprogressing, 1);
+	/* the grace counts from the server's startTime (10 s before NOW) */
+	assert_int_equal(cnt.recheck_at_ms, NOW_MS + 50000);
+	/* no event, still within the grace: nothing changes */
+	o.now_ms = NOW_MS + 49000;
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(ch.n, 1);
+	/* no event, the grace is over: time alone fails it */
+	o.now_ms = NOW_MS + 50000;
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(cnt.verdict, VERDICT_FAILED);
+	assert_int_equal(cnt.recheck_at_ms, 0);
+	assert_int_equal(ch.n, 2);
+	/* it heals: one change, the first-seen time goes with the key */
+	assert_int_equal(verdict_store_put(st, VERDICT_PODS, ready), 0);
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(cnt.verdict, VERDICT_HEALTHY);
+	assert_int_equal(ch.n, 3);
+	assert_string_equal(ch.lines[2], "Pod/p Ready");
+	assert_int_equal(st->head[VERDICT_PODS]->first_seen_ms, 0);
+	assert_null(st->graced);
+	/* the same again: no change reported */
+	assert_int_equal(verdict_store_put(st, VERDICT_PODS, ready), 0);
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(ch.n, 3);
+	verdict_store_delete(st, VERDICT_PODS, ready);
+	assert_int_equal(verdict_store_count(st, VERDICT_PODS), 0);
+	assert_int_equal(verdict_store_update(st, &o, record_change, &ch, &cnt), 0);
+	assert_int_equal(ch.n, 4);
+	assert_string_equal(ch.lines[3], "gone Pod/p ");
+	assert_int_equal(cnt.verdict, VERDICT_PROGRESSING); /* nothing selected */
+	assert_int_equal(cnt.nconsidered, 0);
+	cJSON_Delete(pull);
+	cJSON_Delete(ready);
+	verdict_store_free(st);
+}
+
+/*
+ * A status-only change of a Deployment (its counts as pods turn Ready)
+ * re-judges the Deployment alone; a new revision re-judges its pods.
+ */
+static void t_store_dependents(void **state)
+{
+	struct verdict_store *st = verdict_store_new();
+	struct verdict_opts o;
+	struct verdict_counts cnt;
+	char buf[2048];
+	int i;
+	cJSON *d1 = Jsq(DEPLOY("web", "2", 1, 1, 3, 3, 3, 0, ""));
+	cJSON *d2 = Jsq(DEPLOY("web", "2", 1, 1, 3, 3, 3, 1, ""));
+	cJSON *d3 = Jsq(DEPLOY("web", "3", 2, 2, 3, 0, 3, 0, ""));
+	cJSON *d4 = Jsq(DEPLOY("web", "2", 2, 1, 3, 3, 3, 1, ""));
+	cJSON *rs = Jsq(RS("web-2", "web", "2"));
+	cJSON *crash = Jsq(POD("web-2-x", RSOWNER("web-2"), CRASH_STATUS));
+	(void)state;
+
+	assert_non_null(st);
+	memset(&o, 0, sizeof(o));
+	o.now_ms = NOW_MS;
+	o.pull_grace_ms = -1;
+	assert_int_equal(verdict_store_put(st, VERDICT_DEPLOYMENTS, d1), 0);
+	assert_int_equal(verdict_store_put(st, VERDICT_REPLICASETS, rs), 0);
+	for (i = 0; i < 3; i++) {
+		cJSON *p;
+		snprintf(buf, sizeof(buf), POD("web-2-%c", RSOWNER("web-2"), READY_STATUS), 'a' + i, 'a' + i);
+		p = Jsq(buf);
+		assert_int_equal(verdict_store_put(st, VERDICT_PODS, p), 0);
+		cJSON_Delete(p);
+	}
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	assert_int_equal(cnt.nconsidered, 4);
+	assert_int_equal(verdict_store_put(st, VERDICT_DEPLOYMENTS, d2), 0);
+	assert_non_null(st->dhead[VERDICT_DEPLOYMENTS]);
+	assert_null(st->dhead[VERDICT_PODS]);
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	assert_int_equal(verdict_store_put(st, VERDICT_PODS, crash), 0);
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	assert_int_equal(cnt.verdict, VERDICT_FAILED);
+	/* a new generation not yet observed: the crash loop may be of the old spec */
+	assert_int_equal(verdict_store_put(st, VERDICT_DEPLOYMENTS, d4), 0);
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	assert_int_equal(cnt.verdict, VERDICT_PROGRESSING);
+	assert_int_equal(verdict_store_put(st, VERDICT_DEPLOYMENTS, d3), 0);
+	assert_non_null(st->dhead[VERDICT_PODS]);
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	/* revision 3 is current: the pods of revision 2 no longer count */
+	assert_int_equal(cnt.nconsidered, 1);
+	/* the Deployment goes: its newest ReplicaSet (revision 2) is current again */
+	verdict_store_delete(st, VERDICT_DEPLOYMENTS, d3);
+	assert_int_equal(verdict_store_update(st, &o, NULL, NULL, &cnt), 0);
+	assert_int_equal(cnt.nconsidered, 4);
+	assert_int_equal(cnt.verdict, VERDICT_FAILED);
+	cJSON_Delete(crash);
+	cJSON_Delete(d4);
+	cJSON_Delete(d1);
+	cJSON_Delete(d2);
+	cJSON_Delete(d3);
+	cJSON_Delete(rs);
+	verdict_store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1036,6 +1361,9 @@ int main(void)
 	    cmocka_unit_test_teardown(t_many_rows, teardown),
 	    cmocka_unit_test_teardown(t_json_output, teardown),
 	    cmocka_unit_test_teardown(t_first_seen_full, teardown),
+	    cmocka_unit_test_teardown(t_prune_fields, teardown),
+	    cmocka_unit_test_teardown(t_store_changes_and_time, teardown),
+	    cmocka_unit_test_teardown(t_store_dependents, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
