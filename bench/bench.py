@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,7 +205,270 @@ def table_wait(res, idle):
     return "\n".join(lines)
 
 
-SUITES = {"wait": (suite_wait, table_wait)}
+
+# ---- release-check --------------------------------------------------------------
+
+import rc_fixtures as fx  # noqa: E402
+
+
+def release_waiters(ks, rel, deploy="web"):
+    kubectl = kubectl_binary()
+    kc = [kubectl, "--kubeconfig", ks.kubeconfig, "--cache-dir", os.path.join(ks.state_dir, "bench-kubectl-cache")]
+    # the loop users write today (issue #6): phases only, every 10 s
+    loop = ("while :; do "
+            "p=$(%(k)s get pods -l app.kubernetes.io/instance=%(r)s -o 'jsonpath={.items[*].status.phase}'); "
+            "case \" $p \" in *\" Failed \"*) exit 1;; esac; ok=1; "
+            "for x in $p; do case $x in Running|Succeeded) ;; *) ok=0;; esac; done; "
+            "[ -n \"$p\" ] && [ $ok = 1 ] && exit 0; sleep 10; done"
+            % {"k": " ".join(shlex.quote(x) for x in kc), "r": rel})
+    return {
+        "release-check": [os.path.join(BUILD, "release-check"), "--kubeconfig", ks.kubeconfig, "--no-helm",
+                          "--logs", "0", "--image-pull-grace", "2s", rel],
+        "poll loop (10 s)": ["bash", "-c", loop],
+        "kubectl rollout status": kc + ["rollout", "status", "deployment/" + deploy, "--timeout=0s"],
+    }
+
+
+def web(ks, ns, rel, replicas, pod_status, revision="2", **dkw):
+    d = ks.apply(fx.deployment(ns, "web", rel, replicas=replicas, revision=revision, **dkw))
+    ks.apply(fx.replicaset(ns, "web-1", rel, d, "1"))
+    cur = ks.apply(fx.replicaset(ns, "web-2", rel, d, revision, replicas=replicas))
+    for i in range(replicas):
+        ks.apply(fx.pod(ns, "web-2-%d" % i, rel, owner=cur, status=pod_status))
+    return d, cur
+
+
+def scenarios():
+    """name -> (expected verdict, setup(ks, ns, rel) -> final change or None)."""
+    creating = fx.waiting_status("ContainerCreating", "")
+
+    def healthy_late(ks, ns, rel):
+        d, cur = web(ks, ns, rel, 3, creating, available=0, updated=3)
+        # an old pod still terminating must not count
+        old = ks.objects(kind="ReplicaSet", namespace=ns)
+        old = [o for o in old if o["metadata"]["name"] == "web-1"][0]
+        ks.apply(fx.pod(ns, "web-1-a", rel, owner=old, status=fx.crash_status(), finalizers=["bench/hold"]))
+        ks.delete("v1", "Pod", ns, "web-1-a")
+
+        def final():
+            for i in range(3):
+                ks.apply(fx.pod(ns, "web-2-%d" % i, rel, owner=cur, status=fx.ready_status()))
+            ks.apply(fx.deployment(ns, "web", rel, replicas=3, revision="2"))
+        return final
+
+    def crashloop(ks, ns, rel):
+        d, cur = web(ks, ns, rel, 2, fx.ready_status(), available=1)
+        ks.apply(fx.pod(ns, "web-2-1", rel, owner=cur, status=creating))
+
+        def final():
+            ks.apply(fx.pod(ns, "web-2-1", rel, owner=cur, status=fx.crash_status()))
+        return final
+
+    def image_pull(ks, ns, rel):
+        d, cur = web(ks, ns, rel, 1, fx.waiting_status("ImagePullBackOff", "Back-off pulling image \"app:2\""),
+                     available=0)
+        return None
+
+    def evicted_replaced(ks, ns, rel):
+        d, cur = web(ks, ns, rel, 2, fx.ready_status())
+        st = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
+        ks.apply(fx.pod(ns, "web-2-x", rel, owner=cur, status=st))
+        return None
+
+    def migration_failed(ks, ns, rel):
+        web(ks, ns, rel, 1, fx.ready_status())
+        ks.apply(fx.job(ns, "migrate-2", rel, active=1))
+
+        def final():
+            ks.apply(fx.job(ns, "migrate-2", rel, failed=3, conditions=[
+                ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]))
+        return final
+
+    def job_retried_ok(ks, ns, rel):
+        web(ks, ns, rel, 1, fx.ready_status())
+        ks.apply(fx.job(ns, "migrate-2", rel, failed=1, active=1))
+
+        def final():
+            ks.apply(fx.job(ns, "migrate-2", rel, failed=1, succeeded=1,
+                            conditions=[("Complete", "CompletionsReached", "")]))
+        return final
+
+    return {
+        "healthy (pods ready late, old pod terminating)": ("healthy", healthy_late),
+        "CrashLoopBackOff": ("failed", crashloop),
+        "ImagePullBackOff (grace 2 s)": ("failed", image_pull),
+        "evicted pod replaced": ("healthy", evicted_replaced),
+        "migration Job failed": ("failed", migration_failed),
+        "Job failed once, then succeeded": ("healthy", job_retried_ok),
+    }
+
+
+def verdict_of(rc):
+    return {0: "healthy", 1: "failed", None: "no answer"}.get(rc, "exit %s" % rc)
+
+
+def suite_release(ks, rounds, idle, cap=25.0):
+    names = list(release_waiters(ks, "x"))
+    res = {n: {"times": {}, "verdicts": {}} for n in names}
+    seq = 0
+    for r in range(rounds):
+        for scen, (want, setup) in scenarios().items():
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in order:
+                seq += 1
+                ns = "bench-rel-%d" % seq
+                rel = "app"
+                final = setup(ks, ns, rel)
+                argv = release_waiters(ks, rel)[n]
+                argv = argv[:1] + ["-n", ns] + argv[1:] if n == "release-check" else (
+                    argv[:-3] + ["-n", ns] + argv[-3:] if n == "kubectl rollout status" else
+                    ["bash", "-c", argv[2].replace("get pods", "-n %s get pods" % ns)])
+                p = Proc(argv)
+                settle(ks, 1.5)
+                t0 = time.monotonic() if final else p.t_start
+                if final:
+                    final()
+                ok = p.wait(cap)
+                if not ok:
+                    p.kill()
+                took = p.t_exit - t0 if ok else None
+                rc = p.rc if ok else None
+                res[n]["times"].setdefault(scen, []).append(took)
+                res[n]["verdicts"].setdefault(scen, []).append(verdict_of(rc))
+    res["_want"] = {scen: want for scen, (want, _) in scenarios().items()}
+    return res
+
+
+def table_release(res, idle):
+    want = res["_want"]
+    names = [n for n in res if n != "_want"]
+    lines = ["| scenario (expected) | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    score = {n: 0 for n in names}
+    for scen, w in want.items():
+        cells = []
+        for n in names:
+            vs = res[n]["verdicts"][scen]
+            v = max(set(vs), key=vs.count)
+            t = median(res[n]["times"][scen])
+            right = v == w
+            score[n] += right
+            cells.append("%s %s%s" % ("✔" if right else "✘", v, (", " + fmt_ms(t)) if t is not None else ""))
+        lines.append("| %s (%s) | %s |" % (scen, w, " | ".join(cells)))
+    lines.append("| **right verdicts** | " + " | ".join("**%d / %d**" % (score[n], len(want)) for n in names) + " |")
+    lines.append("")
+    lines.append("Times are medians from the change that decides the scenario (or from the start when nothing "
+                 "changes) to the exit; the cap is 25 s (\"no answer\"). A verdict is only right when the tool "
+                 "gave it after the deciding change: a loop that exits \"healthy\" while pods still crash-loop "
+                 "is counted as it behaves.")
+    return "\n".join(lines)
+
+
+# ---- migrate-runner ------------------------------------------------------------
+
+def suite_runner(ks, rounds, idle):
+    mr = os.path.join(BUILD, "migrate-runner")
+    wrappers = {"direct": [], "migrate-runner": [mr, "--termination-log", "/dev/null", "--"]}
+    for tool, argv in (("tini", ["tini", "--"]), ("dumb-init", ["dumb-init"])):
+        if shutil.which(tool):
+            wrappers[tool] = argv
+    n_start = 200 * max(1, rounds // 5)
+    start = {w: [] for w in wrappers}
+    for i in range(n_start):
+        for w, pre in wrappers.items():
+            t = time.monotonic()
+            subprocess.run(pre + ["/bin/true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            start[w].append(time.monotonic() - t)
+    p = Proc([mr, "--termination-log", "/dev/null", "--", "/bin/true"])
+    p.wait(10)
+    rss = p.rss_mb
+    size = 256 << 20
+    gen = "yes 'INFO migration step 0042 applied: ALTER TABLE orders ADD COLUMN note text' | head -c %d" % size
+    thr = {"cat": [], "migrate-runner": []}
+    for r in range(max(3, rounds)):
+        for w in thr:
+            t = time.monotonic()
+            if w == "cat":
+                subprocess.run(["sh", "-c", gen + " | cat > /dev/null"])
+            else:
+                subprocess.run([mr, "--termination-log", "/dev/null", "--", "sh", "-c", gen],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            thr[w].append(size / (time.monotonic() - t) / 1e6)
+    return {"start": start, "rss_mb": rss, "throughput": thr, "n_start": n_start}
+
+
+def table_runner(res, idle):
+    d = median(res["start"]["direct"])
+    lines = ["| wrapper | start+exit of /bin/true (median of %d) | added |" % res["n_start"], "|---|---|---|"]
+    for w, xs in res["start"].items():
+        m = median(xs)
+        lines.append("| %s | %.2f ms | %s |" % (w, m * 1000, "—" if w == "direct" else "%+.2f ms" % ((m - d) * 1000)))
+    t = res["throughput"]
+    lines += ["", "Peak RSS of migrate-runner: %.1f MB. Output throughput (256 MB of log lines to stdout, "
+              "median MB/s): through `cat` %.0f, through migrate-runner %.0f (%.0f %%)." % (
+                  res["rss_mb"], median(t["cat"]), median(t["migrate-runner"]),
+                  100 * median(t["migrate-runner"]) / median(t["cat"]))]
+    return "\n".join(lines)
+
+
+# ---- scale ---------------------------------------------------------------------
+
+def suite_scale(ks, rounds, idle, pods=1000, workloads=50):
+    ns, rel = "bench-scale", "big"
+    per = pods // workloads
+    rss = []
+    owners = []
+    for w in range(workloads):
+        d = ks.apply(fx.deployment(ns, "w%d" % w, rel, replicas=per, revision="1", available=0))
+        rs = ks.apply(fx.replicaset(ns, "w%d-1" % w, rel, d, "1", replicas=per))
+        owners.append(rs)
+        for i in range(per):
+            ks.apply(fx.pod(ns, "w%d-1-%d" % (w, i), rel, owner=rs, status=fx.notready_status()))
+    rc_argv = [os.path.join(BUILD, "release-check"), "--kubeconfig", ks.kubeconfig, "-n", ns, "--no-helm",
+               "--logs", "0", "--timeout", "10m", rel]
+    p = Proc(rc_argv)
+    settle(ks, 3)
+    ks.reset_requests()
+    t0 = time.monotonic()
+    for w in range(workloads):
+        for i in range(per):
+            ks.apply(fx.pod(ns, "w%d-1-%d" % (w, i), rel, owner=owners[w], status=fx.ready_status()))
+        ks.apply(fx.deployment(ns, "w%d" % w, rel, replicas=per, revision="1"))
+    events = pods + workloads
+    ok = p.wait(60)
+    if not ok:
+        p.kill()
+    res = {"pods": pods, "workloads": workloads, "events": events, "rc": p.rc, "cpu": p.cpu, "rss_mb": p.rss_mb,
+           "feed_s": time.monotonic() - t0}
+    # wait-for-job with 1000 Jobs in the namespace: it must not list them all
+    jns = "bench-jobs"
+    for i in range(1000):
+        ks.apply(job("j%d" % i, ns=jns, status=COMPLETE if i % 2 else {"active": 1}))
+    ks.reset_requests()
+    p = Proc([os.path.join(BUILD, "wait-for-job"), "--kubeconfig", ks.kubeconfig, "-n", jns, "-q",
+              "--timeout", "5s", "j1"])
+    p.wait(10)
+    reqs = ks.requests()["items"]
+    res["wfj"] = {"rc": p.rc, "cpu": p.cpu, "rss_mb": p.rss_mb, "requests": len(reqs),
+                  "narrowed": all("fieldSelector=metadata.name" in (r["query"] or "") for r in reqs)}
+    return res
+
+
+def table_scale(res, idle):
+    w = res["wfj"]
+    return "\n".join([
+        "| figure | value | target |", "|---|---|---|",
+        "| release-check, %d pods + %d Deployments: exit code | %s | 0 |" % (res["pods"], res["workloads"], res["rc"]),
+        "| … CPU for the initial lists + %d watch events | %.0f ms (%.1f ms per 1000 events) | ≤ 50 ms per 1000 |" % (
+            res["events"], res["cpu"] * 1000, res["cpu"] * 1000 / res["events"] * 1000),
+        "| … peak RSS | %.1f MB | ≤ 16 MB |" % res["rss_mb"],
+        "| wait-for-job with 1000 Jobs in the namespace: exit code, requests | %s, %d (all narrowed by "
+        "fieldSelector: %s) | 0, ≤ 2 |" % (w["rc"], w["requests"], "yes" if w["narrowed"] else "NO"),
+        "| … CPU, peak RSS | %.1f ms, %.1f MB | |" % (w["cpu"] * 1000, w["rss_mb"]),
+    ])
+
+
+SUITES = {"wait": (suite_wait, table_wait), "release": (suite_release, table_release),
+          "runner": (suite_runner, table_runner), "scale": (suite_scale, table_scale)}
 
 
 def machine():

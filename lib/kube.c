@@ -254,7 +254,12 @@ void kube_client_free(struct kube_client *kc)
 const char *kube_namespace(const struct kube_client *kc) { return kc->cfg.namespace; }
 const char *kube_server(const struct kube_client *kc) { return kc->cfg.server; }
 const char *kube_source(const struct kube_client *kc) { return kc->cfg.source; }
-const char *kube_identity(const struct kube_client *kc) { return kc->identity ? kc->identity : "(unknown user)"; }
+const char *kube_identity(const struct kube_client *kc)
+{
+	if (kc->identity)
+		return kc->identity;
+	return kc->cfg.in_cluster ? "the pod's service account" : "the kubeconfig's user";
+}
 
 /* ---- one request ------------------------------------------------------- */
 
@@ -342,6 +347,32 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
 	else
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	return KUBE_OK;
+}
+
+int64_t kube_auth_backoff_ms(struct kube_client *kc, unsigned n)
+{
+	int64_t d = kube_backoff_ms(kc, n);
+	return d < 1000 ? d : 1000;
+}
+
+int kube_auth_retry(struct kube_client *kc, int64_t *since)
+{
+	struct kube_error ignored;
+	int64_t now = kube_now_ms();
+	char *before = kc->token ? strdup(kc->token) : NULL;
+	int changed;
+
+	/* a file that cannot be read now keeps the old token: retry anyway */
+	kube_refresh_credentials(kc, 1, &ignored);
+	changed = (before == NULL) != (kc->token == NULL) || (before && strcmp(before, kc->token) != 0);
+	if (before) {
+		memset(before, 0, strlen(before));
+		free(before);
+	}
+	/* a token we have not tried yet starts a new streak */
+	if (!*since || changed)
+		*since = now;
+	return now - *since < KUBE_AUTH_PERSIST_MS;
 }
 
 void kube_http_error(long status, const char *body, size_t len, struct kube_error *err)
@@ -463,7 +494,8 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 {
 	struct req_ctx ctx;
 	unsigned failures = 0;
-	int refreshed = 0, rc;
+	int64_t auth_since = 0;
+	int rc;
 
 	memset(err, 0, sizeof(*err));
 	memset(&ctx, 0, sizeof(ctx));
@@ -524,19 +556,21 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 			}
 			kube_http_error(status, ctx.body.data, ctx.body.len, err);
 			rc = err->rc;
-			if (status == 401 && !refreshed && (kc->cfg.token_file || kc->cfg.has_exec)) {
-				/* rotated token or expired exec credential: one fresh try */
-				refreshed = 1;
-				rc = kube_refresh_credentials(kc, 1, err);
-				if (rc != KUBE_OK)
+			if (rc == KUBE_EUNAUTHORIZED || rc == KUBE_EFORBIDDEN) {
+				int first = !auth_since;
+				if (!kube_auth_retry(kc, &auth_since))
 					goto out;
-				continue;
-			}
-			if (rc != KUBE_EUNAVAILABLE)
+				if (first)
+					continue; /* a re-read token usually fixes it at once */
+			} else if (rc != KUBE_EUNAVAILABLE) {
 				goto out;
+			}
 		}
 		failures++;
-		wait = ctx.retry_after_ms >= 0 ? ctx.retry_after_ms : kube_backoff_ms(kc, failures);
+		if (rc == KUBE_EUNAUTHORIZED || rc == KUBE_EFORBIDDEN)
+			wait = kube_auth_backoff_ms(kc, failures);
+		else
+			wait = ctx.retry_after_ms >= 0 ? ctx.retry_after_ms : kube_backoff_ms(kc, failures);
 		left = deadline_ms - kube_now_ms();
 		if (wait > left)
 			wait = left > 0 ? left : 0;

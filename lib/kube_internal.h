@@ -34,6 +34,25 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
  */
 int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err);
 
+/*
+ * After a 401 or 403: should the caller try again? A rotated token (the
+ * kubelet rewrites the file; an exec credential expired) and RBAC that is
+ * still propagating (Helm creates the RoleBinding with the pod) both heal
+ * within seconds, so the credentials are re-read and the request retried
+ * until the refusal has persisted for KUBE_AUTH_PERSIST_MS since *since
+ * (0 on the first refusal; the caller resets it after a success) with the
+ * same credentials: a token that changed since the last refusal restarts
+ * the streak.
+ * Returns 1 to retry, 0 to give up.
+ */
+#define KUBE_AUTH_PERSIST_MS 5000
+int kube_auth_retry(struct kube_client *kc, int64_t *since);
+/*
+ * The pause between those retries: the usual backoff, at most a second, so
+ * that a refusal that persists ends the wait right after the window.
+ */
+int64_t kube_auth_backoff_ms(struct kube_client *kc, unsigned n);
+
 /* Fill err from an HTTP status and the response body (a Status object). */
 void kube_http_error(long status, const char *body, size_t len, struct kube_error *err);
 /* Fill err from a failed transfer; returns err->rc. */

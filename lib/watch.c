@@ -21,7 +21,7 @@
 #define WATCH_DEFAULT_MAX_LIST (256u << 20)
 #define WATCH_LIST_TIMEOUT_MS 60000
 #define WATCH_UNAVAILABLE_AFTER 3 /* consecutive failures before on_unavailable */
-#define WATCH_HEALTHY_STREAM_MS 5000
+#define WATCH_MIN_STREAM_MS 1000
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
 
@@ -38,11 +38,11 @@ struct wstate {
 	int64_t next_ms;  /* start of the next request while idle */
 	int64_t started_ms;
 	unsigned failures;
-	int reported;     /* on_unavailable called in this failure streak */
-	int auth_retried; /* a 401 already caused a credential refresh */
-	int gone;         /* ERROR 410 in the stream */
-	int bad_stream;   /* malformed or oversized line */
-	size_t events;    /* events in the current stream */
+	int reported;       /* on_unavailable called in this failure streak */
+	int64_t auth_since; /* first 401/403 of the current streak (kube_auth_retry) */
+	int gone;           /* ERROR 410 in the stream */
+	int bad_stream;     /* malformed or oversized line */
+	size_t events;      /* events in the current stream */
 	int64_t retry_after_ms;
 	char errbuf[CURL_ERROR_SIZE];
 	struct kube_error last;
@@ -301,7 +301,7 @@ static void healthy(struct wstate *w)
 {
 	w->failures = 0;
 	w->reported = 0;
-	w->auth_retried = 0;
+	w->auth_since = 0;
 	memset(&w->last, 0, sizeof(w->last));
 }
 
@@ -335,6 +335,24 @@ static void list_done(struct wrun *r, struct wstate *w)
 		deliver(w, WATCH_SYNCED, NULL);
 	cJSON_Delete(j);
 	w->next_ms = 0; /* watch right away */
+}
+
+/*
+ * A watch stream that the server accepted (200) ended, cleanly or not:
+ * servers close watches all the time (timeouts, restarts, load balancers),
+ * so resume from rv at once instead of counting a failure - unless it
+ * closed at once without a word, which must not become a tight loop. A
+ * stream shorter than a second is resumed no sooner than a second after it
+ * started.
+ */
+static void rewatch(struct wrun *r, struct wstate *w, const struct kube_error *e, int64_t lasted)
+{
+	if (w->events == 0 && lasted < WATCH_MIN_STREAM_MS) {
+		retry_later(r, w, e, 0);
+		return;
+	}
+	healthy(w);
+	w->next_ms = lasted < WATCH_MIN_STREAM_MS ? w->started_ms + WATCH_MIN_STREAM_MS : 0;
 }
 
 /* A transfer ended; w->phase still says which kind until the end. */
@@ -375,8 +393,8 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 		kube_curl_error(cc, w->errbuf, kube_server(r->kc), &e);
 		if (e.rc == KUBE_ETLS)
 			fatal(r, w, &e);
-		else if (w->phase == W_WATCH && status == 200 && lasted >= WATCH_HEALTHY_STREAM_MS)
-			w->next_ms = 0; /* a stream that worked for a while broke: resume at once */
+		else if (w->phase == W_WATCH && status == 200)
+			rewatch(r, w, &e, lasted); /* an established stream broke */
 		else
 			retry_later(r, w, &e, w->phase == W_LIST);
 		goto out;
@@ -384,14 +402,10 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 	if (status == 200) {
 		if (w->phase == W_LIST) {
 			list_done(r, w);
-		} else if (w->events == 0 && lasted < 1000) {
-			/* closed at once without a word: do not spin on it */
+		} else {
 			e.rc = KUBE_EUNAVAILABLE;
 			snprintf(e.message, sizeof(e.message), "watch %s closed immediately", w->spec->what);
-			retry_later(r, w, &e, 0);
-		} else {
-			healthy(w);
-			w->next_ms = 0; /* server timeout or EOF: re-watch from rv */
+			rewatch(r, w, &e, lasted); /* server timeout or EOF */
 		}
 		goto out;
 	}
@@ -402,17 +416,22 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 		w->next_ms = 0;
 		break;
 	case KUBE_EUNAUTHORIZED:
-		if (!w->auth_retried) {
-			struct kube_error re;
-			/* rotated token: re-read it and try once more */
-			w->auth_retried = 1;
-			if (kube_refresh_credentials(r->kc, 1, &re) != KUBE_OK)
-				fatal(r, w, &re);
-			w->next_ms = 0;
+	case KUBE_EFORBIDDEN: {
+		int first = !w->auth_since;
+
+		if (!kube_auth_retry(r->kc, &w->auth_since)) {
+			fatal(r, w, &e);
 			break;
 		}
-		fatal(r, w, &e);
+		if (first) {
+			log_debug("%s %s: %s; re-reading the credentials and retrying",
+			          w->phase == W_LIST ? "list" : "watch", w->spec->what, e.message);
+			w->failures = 0;
+		}
+		/* first retry at once (a rotated token), then at most a second apart */
+		w->next_ms = first ? 0 : kube_now_ms() + kube_auth_backoff_ms(r->kc, ++w->failures);
 		break;
+	}
 	case KUBE_EUNAVAILABLE: retry_later(r, w, &e, w->phase == W_LIST); break;
 	default: fatal(r, w, &e); break;
 	}

@@ -21,6 +21,17 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
 from kubesim_client import KubeSim  # noqa: E402,F401
 
 BUILD = os.environ.get("MG_BUILD_DIR", os.path.join(ROOT, "build"))
+# >1 when the binaries run under valgrind or sanitizers: timeouts and time
+# limits in tests scale by it (make check-e2e-valgrind sets 3)
+SLOW = float(os.environ.get("MG_SLOW", "1"))
+
+
+def T(d):
+    """A duration option value ("1s", "1500ms") scaled by SLOW, written the
+    way the binaries print durations when it is whole seconds."""
+    ms = int(d[:-2]) if d.endswith("ms") else int(float(d[:-1]) * 1000)
+    ms = int(ms * SLOW)
+    return "%ds" % (ms // 1000) if ms % 1000 == 0 else "%dms" % ms
 SA_MOUNT = "/run/secrets/kubernetes.io/serviceaccount"
 
 
