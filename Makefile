@@ -20,14 +20,17 @@ ARCH ?= $(shell uname -m)
 
 DEPS_DIR ?= $(CURDIR)/.deps
 DEPS_PREFIX := $(DEPS_DIR)/$(ARCH)
-DEPS_STAMP := $(DEPS_PREFIX)/.stamp-curl8.14.1-mbedtls3.6.6-cjson1.7.18-yaml0.2.5
+DEPS_STAMP := $(DEPS_PREFIX)/.stamp-curl8.14.1-mbedtls3.6.6-cjson1.7.18-yaml0.2.5-r2
 
 ifeq ($(ARCH),aarch64)
-MUSL_CC ?= aarch64-linux-musl-gcc
+# cross build: Debian's aarch64 gcc + musl-dev:arm64, set up by deps.sh
+MUSL_CC ?= $(DEPS_DIR)/toolchain-aarch64/bin/aarch64-linux-musl-gcc
 BUILD := build/aarch64
+TOOL_GROUPS := musl cross
 else
 MUSL_CC ?= musl-gcc
 BUILD := build
+TOOL_GROUPS := musl
 endif
 
 # Host toolchain for unit tests and sanitizers.
@@ -50,12 +53,14 @@ LIB_HDR := $(wildcard lib/*.h)
 # the binaries are the top-level directories with a main.c
 BINS := $(foreach b,wait-for-job migrate-runner release-check,$(if $(wildcard $(b)/main.c),$(b)))
 
+.SECONDEXPANSION:
+
 all: $(addprefix $(BUILD)/,$(BINS))
 
 deps: $(DEPS_STAMP)
 
 $(DEPS_STAMP):
-	@command -v $(MUSL_CC) >/dev/null 2>&1 || ./tests/ensure-tools.sh musl
+	@command -v $(MUSL_CC) >/dev/null 2>&1 || ./tests/ensure-tools.sh $(TOOL_GROUPS)
 	DEPS_DIR=$(DEPS_DIR) sh lib/deps/deps.sh build $(ARCH)
 
 # One link per binary: lib + its own directory, whole-program gc.
@@ -84,10 +89,33 @@ host-deps:
 check-asan: host-deps $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
+# ---- the demo: the whole pattern on kubesim with the real helm and kubectl -------
+
+demo: all
+	@./tests/ensure-tools.sh host unzip
+	@python3 tests/demo.py
+
+# ---- benchmarks and the soak (not pass/fail tests of speed) -------------------
+
+bench: all
+	@./tests/ensure-tools.sh bench
+	python3 bench/bench.py $(BENCH_ARGS)
+
+SOAK_SECONDS ?= 300
+soak: all
+	@mkdir -p build/test-results
+	python3 bench/soak.py --seconds $(SOAK_SECONDS) > build/soak.out 2>&1; \
+	rc=$$?; grep -v '^soak: chaos' build/soak.out; tail -n 1 build/soak.out | sed -n 's/^soak: \([0-9]*\) passed, \([0-9]*\) failed$$/soak \1 \2/p' \
+		> build/test-results/soak; exit $$rc
+
 # ---- everything CI runs ------------------------------------------------------
 
-test: lint all check-asan
+# (prerequisites run in order: make test is not meant for -j)
+test: clean-results lint all check-asan
 	@./tests/run-all.sh
+
+clean-results:
+	@rm -rf build/test-results
 
 lint:
 	@./tests/lint.sh
@@ -103,7 +131,7 @@ clean:
 distclean: clean
 	rm -rf .deps .tools
 
-.PHONY: all deps host-deps check-asan test lint install clean distclean
+.PHONY: all deps host-deps check-asan clean-results test lint install clean distclean bench soak demo
 
 # ---- fuzzing (libFuzzer) -----------------------------------------------------
 
@@ -127,3 +155,38 @@ fuzz-smoke: fuzz-build
 	@./tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 .PHONY: fuzz-build fuzz-smoke
+
+# ---- OCI images (images/images.mk: make images, make test-images) ----------
+
+include images/images.mk
+
+# ---- the black-box suite against sanitizer and valgrind builds ---------------
+#
+# The shipped binaries are static musl ones; ASan/UBSan and valgrind's leak
+# checker need the host toolchain, so the same sources are also linked
+# dynamically against Debian's -dev libraries into build/asan/ and
+# build/debug/, and the e2e suite runs against them (MG_BUILD_DIR).
+
+build/asan/%: $(LIB_SRC) $(LIB_HDR) $$(wildcard %/*.c %/*.h)
+	@mkdir -p build/asan
+	$(HOST_CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
+
+build/debug/%: $(LIB_SRC) $(LIB_HDR) $$(wildcard %/*.c %/*.h)
+	@mkdir -p build/debug
+	$(HOST_CC) $(CFLAGS) -O1 -g -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
+
+# a failing sanitizer check exits 23, which no test expects
+check-e2e-asan: host-deps $(addprefix build/asan/,$(BINS))
+	ASAN_OPTIONS=detect_leaks=1:exitcode=23:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	MG_BUILD_DIR=$(CURDIR)/build/asan MG_SLOW=1 python3 tests/pyrun.py e2e-asan tests/e2e
+
+# each binary runs under memcheck through a wrapper; errors or leaks exit 99
+check-e2e-valgrind: host-deps $(addprefix build/debug/,$(BINS))
+	@rm -rf build/valgrind && mkdir -p build/valgrind
+	@for b in $(BINS); do ./tests/valgrind-wrap.sh $(CURDIR)/build/debug/$$b > build/valgrind/$$b; \
+		chmod +x build/valgrind/$$b; done
+	MG_BUILD_DIR=$(CURDIR)/build/valgrind MG_SLOW=3 python3 tests/pyrun.py e2e-valgrind tests/e2e; \
+	rc=$$?; bad=$$(find build/valgrind -name '*.log' -size +0); \
+	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$bad"; exit 1; fi; exit $$rc
+
+.PHONY: check-e2e-asan check-e2e-valgrind

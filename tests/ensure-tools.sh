@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install what a build or test step needs from Debian's archive, once.
 # Idempotent: each group checks before it installs.
-#   ensure-tools.sh GROUP... (musl host fuzz cross images unzip)
+#   ensure-tools.sh GROUP... (musl host fuzz cross images unzip bench)
 #
 # cross: build aarch64 binaries (Debian's aarch64 gcc + binutils; musl for
-# arm64 comes from `lib/deps/deps.sh toolchain aarch64`) and run them under
-# qemu-user.
+# arm64 comes from `lib/deps/deps.sh toolchain aarch64`).
+# images: build and test the OCI images (umoci, skopeo; qemu-user runs the
+# arm64 binaries on an amd64 host).
 set -eu
 
 need=""
@@ -34,11 +35,15 @@ for group in "$@"; do
 	cross)
 		want gcc-aarch64-linux-gnu aarch64-linux-gnu-gcc
 		want binutils-aarch64-linux-gnu aarch64-linux-gnu-ar
-		want qemu-user qemu-aarch64
-		want file file
 		;;
-	images) want umoci umoci; want skopeo skopeo; want python3 python3 ;;
+	images)
+		want umoci umoci
+		want skopeo skopeo
+		want python3 python3
+		want qemu-user qemu-aarch64
+		;;
 	unzip) want unzip unzip ;;
+	bench) want tini tini; want dumb-init dumb-init; want time /usr/bin/time ;;
 	*) echo "ensure-tools: unknown group $group" >&2; exit 64 ;;
 	esac
 done

@@ -5,6 +5,18 @@
 #
 #   deps.sh fetch            download + verify the tarballs
 #   deps.sh build ARCH       build them for ARCH (x86_64 | aarch64) with musl
+#   deps.sh toolchain ARCH   aarch64 only: the musl cross compiler (below)
+#   deps.sh pins             name version tarball sha256 url, one a line
+#
+# aarch64 is cross-compiled with Debian's aarch64-linux-gnu-gcc (group
+# `cross` of tests/ensure-tools.sh) and musl's arm64 libc/headers taken from
+# Debian's musl-dev:arm64 .deb. The .deb is fetched through a private apt
+# configuration and unpacked, not installed: no `dpkg --add-architecture`,
+# which would change the machine's apt/dpkg setup for everyone (every later
+# apt-get update would fetch arm64 indexes). It lands in
+# $DEPS_DIR/toolchain-aarch64/, which then holds
+# bin/aarch64-linux-musl-gcc (gcc + a musl specs file) and
+# bin/aarch64-linux-musl-{ar,ranlib,strip,...} for configure --host.
 #
 # Where the tarballs come from: DEPS_SOURCE=debian (default) takes Debian
 # trixie's orig tarballs through apt (these machines reach only Debian's
@@ -39,10 +51,7 @@ sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 # apt-get source needs a deb-src entry for trixie. Build one in a private
 # directory from the URIs this machine's apt already uses, so no host name is
 # written into the repository and the system's apt state is not touched.
-apt_setup() {
-	[ -n "${APT_TMP:-}" ] && return 0
-	APT_TMP="$DEPS_DIR/apt"
-	mkdir -p "$APT_TMP/lists/partial"
+mirror_uri() {
 	uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
 		awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }')
 	if [ -z "$uri" ]; then
@@ -50,6 +59,13 @@ apt_setup() {
 			/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
 	fi
 	[ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt; set DEPS_SOURCE=upstream"
+}
+
+apt_setup() {
+	[ -n "${APT_TMP:-}" ] && return 0
+	APT_TMP="$DEPS_DIR/apt"
+	mkdir -p "$APT_TMP/lists/partial"
+	mirror_uri
 	printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 		"$uri" >"$APT_TMP/trixie-src.sources"
 	APT_OPTS="-o Dir::Etc::sourcelist=$APT_TMP/trixie-src.sources -o Dir::Etc::sourceparts=/dev/null -o Dir::State::Lists=$APT_TMP/lists"
@@ -90,22 +106,92 @@ unpack() { # tarball -> directory under $BLD, echo its path
 	echo "$BLD/src-$1"
 }
 
+# The aarch64 musl cross toolchain. Cheap when cached: the .deb is kept in
+# $TC/dl, and the wrapper + specs are rewritten on every call so that they
+# always point at the current $DEPS_DIR.
+cmd_toolchain() {
+	[ "${1:-aarch64}" = aarch64 ] || die "toolchain: only aarch64 is cross-compiled"
+	TC="$DEPS_DIR/toolchain-aarch64"
+	gnu=aarch64-linux-gnu
+	command -v $gnu-gcc >/dev/null 2>&1 ||
+		die "$gnu-gcc not found (run: tests/ensure-tools.sh cross)"
+	deb=$(ls "$TC"/dl/musl-dev_*_arm64.deb 2>/dev/null | head -n 1 || true)
+	# a download cut short is fetched again
+	[ -z "$deb" ] || dpkg-deb --info "$deb" >/dev/null 2>&1 || { rm -f "$deb"; deb=; }
+	if [ -z "$deb" ]; then
+		# A private apt configuration for this machine's suite, arm64
+		# only; apt checks the .deb against the signed index.
+		suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+		[ -n "$suite" ] || suite=bookworm
+		mirror_uri
+		A="$TC/apt"
+		rm -rf "$A" "$TC/dl"
+		mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$TC/dl"
+		: >"$A/status"
+		printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nArchitectures: arm64\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+			"$uri" "$suite" >"$A/arm64.sources"
+		o="-o Dir::Etc::sourcelist=$A/arm64.sources -o Dir::Etc::sourceparts=/dev/null"
+		o="$o -o Dir::State::Lists=$A/lists -o Dir::State::status=$A/status -o Dir::Cache=$A/cache"
+		o="$o -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Acquire::Languages=none"
+		o="$o -o APT::Sandbox::User=root"
+		say "fetching musl-dev:arm64 from Debian $suite"
+		# shellcheck disable=SC2086
+		apt-get -qq $o update >&2 || die "apt-get update for arm64 failed"
+		# shellcheck disable=SC2086
+		(cd "$TC/dl" && apt-get -qq $o download musl-dev >&2) || true
+		deb=$(ls "$TC"/dl/musl-dev_*_arm64.deb 2>/dev/null | head -n 1 || true)
+		[ -n "$deb" ] || die "could not download musl-dev:arm64"
+		rm -rf "$A"
+		say "verified by apt: $(basename "$deb") sha256 $(sha256sum "$deb" | cut -d' ' -f1)"
+	fi
+	rm -rf "${TC:?}/sysroot" "${TC:?}/bin"
+	mkdir -p "$TC/sysroot" "$TC/bin"
+	dpkg-deb -x "$deb" "$TC/sysroot"
+	sr="$TC/sysroot/usr"
+	[ -f "$sr/lib/aarch64-linux-musl/libc.a" ] || die "$deb has no libc.a"
+	# Debian's own specs with the paths moved into our sysroot.
+	sed -e "s#/usr/include/aarch64-linux-musl#$sr/include/aarch64-linux-musl#g" \
+		-e "s#/usr/lib/aarch64-linux-musl#$sr/lib/aarch64-linux-musl#g" \
+		"$sr/lib/aarch64-linux-musl/musl-gcc.specs" >"$TC/musl-gcc.specs"
+	# shellcheck disable=SC2016
+	printf '#!/bin/sh\nexec "${REALGCC:-%s-gcc}" "$@" -specs "%s/musl-gcc.specs"\n' "$gnu" "$TC" \
+		>"$TC/bin/aarch64-linux-musl-gcc"
+	chmod 0755 "$TC/bin/aarch64-linux-musl-gcc"
+	for t in ar ranlib strip nm ld objcopy objdump readelf as; do
+		ln -sf "$(command -v $gnu-$t)" "$TC/bin/aarch64-linux-musl-$t"
+	done
+	echo "$TC/bin/aarch64-linux-musl-gcc"
+}
+
 cmd_build() {
 	arch=${1:-$(uname -m)}
 	case "$arch" in
 	x86_64) cc=${MUSL_CC:-musl-gcc}; host= ;;
-	aarch64) cc=${MUSL_CC:-aarch64-linux-musl-gcc}; host=aarch64-linux-musl ;;
+	aarch64)
+		host=aarch64-linux-musl
+		if [ -z "${MUSL_CC:-}" ] || [ "$MUSL_CC" = "$DEPS_DIR/toolchain-aarch64/bin/aarch64-linux-musl-gcc" ]; then
+			cc=$(cmd_toolchain aarch64)
+		else
+			cc=$MUSL_CC
+		fi
+		# configure --host finds aarch64-linux-musl-{ar,ranlib,strip} here
+		PATH="$(dirname "$cc"):$PATH"
+		;;
 	*) die "unsupported ARCH $arch (x86_64, aarch64)" ;;
 	esac
 	command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools)"
 	PFX="$DEPS_DIR/$arch"
 	BLD="$DEPS_DIR/build-$arch"
-	stamp="$PFX/.stamp-curl$CURL_V-mbedtls$MBEDTLS_V-cjson$CJSON_V-yaml$YAML_V"
+	# -r2: built with -ffile-prefix-map (no build paths in the binaries);
+	# keep in step with DEPS_STAMP in the Makefile.
+	stamp="$PFX/.stamp-curl$CURL_V-mbedtls$MBEDTLS_V-cjson$CJSON_V-yaml$YAML_V-r2"
 	[ -f "$stamp" ] && return 0
 	cmd_fetch
 	rm -rf "$PFX" "$BLD"
 	mkdir -p "$PFX/lib" "$PFX/include" "$BLD"
-	cflags="-Os -ffunction-sections -fdata-sections -fPIE"
+	# The build directory must not leak into the binaries (assert() and
+	# __FILE__ in libyaml/curl): they are reproducible from any checkout.
+	cflags="-Os -ffunction-sections -fdata-sections -fPIE -ffile-prefix-map=$BLD=."
 	ar=${AR:-ar}
 	[ -z "$host" ] || ar=${AR:-aarch64-linux-gnu-ar}
 
@@ -159,8 +245,20 @@ cmd_build() {
 	say "done: $PFX"
 }
 
+cmd_pins() {
+	echo "$PINS" | while read -r n p t s u; do
+		[ -n "$n" ] || continue
+		case "$n" in
+		curl) v=$CURL_V ;; mbedtls) v=$MBEDTLS_V ;; cjson) v=$CJSON_V ;; libyaml) v=$YAML_V ;; *) v=unknown ;;
+		esac
+		echo "$n $v $t $s $u"
+	done
+}
+
 case "${1:-}" in
 fetch) cmd_fetch ;;
 build) shift; cmd_build "$@" ;;
-*) echo "usage: $0 fetch | build [x86_64|aarch64]" >&2; exit 64 ;;
+toolchain) shift; cmd_toolchain "$@" >/dev/null ;;
+pins) cmd_pins ;;
+*) echo "usage: $0 fetch | build [x86_64|aarch64] | toolchain aarch64 | pins" >&2; exit 64 ;;
 esac
