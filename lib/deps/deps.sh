@@ -36,11 +36,18 @@ CJSON_V=1.7.18
 YAML_V=0.2.5
 
 # name  debian-source-package  tarball  sha256  upstream-url
+# The checksums are those of Debian's orig tarballs. For curl and mbedTLS
+# these are the upstream release tarballs; for cJSON and libyaml Debian took
+# GitHub's archive of the release tag (libyaml's: a git snapshot without
+# ./configure, hence the plain compile below), so the upstream URLs point at
+# those archives. Not verifiable from these machines (no network but
+# Debian's archive): if an upstream download does not match, the build
+# stops at the checksum, as it should.
 PINS="
 curl curl curl_${CURL_V}.orig.tar.gz 6766ada7101d292b42b8b15681120acd68effa4a9660935853cf6d61f0d984d4 https://curl.se/download/curl-${CURL_V}.tar.gz
 mbedtls mbedtls mbedtls_${MBEDTLS_V}.orig.tar.bz2 8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a https://github.com/Mbed-TLS/mbedtls/releases/download/mbedtls-${MBEDTLS_V}/mbedtls-${MBEDTLS_V}.tar.bz2
 cjson cjson cjson_${CJSON_V}.orig.tar.gz 3aa806844a03442c00769b83e99970be70fbef03735ff898f4811dd03b9f5ee5 https://github.com/DaveGamble/cJSON/archive/refs/tags/v${CJSON_V}.tar.gz
-libyaml libyaml libyaml_${YAML_V}.orig.tar.gz fa240dbf262be053f3898006d502d514936c818e422afdcf33921c63bed9bf2e https://pyyaml.org/download/libyaml/yaml-${YAML_V}.tar.gz
+libyaml libyaml libyaml_${YAML_V}.orig.tar.gz fa240dbf262be053f3898006d502d514936c818e422afdcf33921c63bed9bf2e https://github.com/yaml/libyaml/archive/refs/tags/${YAML_V}.tar.gz
 "
 
 say() { printf 'deps: %s\n' "$*" >&2; }

@@ -271,10 +271,10 @@ current-context: sim
         self.ks.apply(fx.pod(self.ns, "web-2-0", REL, owner=cur,
                              status=fx.waiting_status("ErrImagePull", "manifest unknown")))
         t0 = time.monotonic()
-        rc, out, err = self.run_rc("--image-pull-grace", "2s")
+        rc, out, err = self.run_rc("--image-pull-grace", T("2s"))
         took = time.monotonic() - t0
         self.assertEqual(rc, 1, out + err)
-        self.assertIn("(fails if it persists 2s)", out)
+        self.assertIn("(fails if it persists %s)" % T("2s"), out)
         self.assertIn('container "app": ErrImagePull: manifest unknown (for ', out)
         self.assertLess(took, 5 * SLOW)
 

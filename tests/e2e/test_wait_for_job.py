@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from mg import BIN, ROOT, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, run, start
+from mg import BIN, ROOT, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, run, start
 
 WFJ = BIN("wait-for-job")
 
@@ -307,7 +307,8 @@ class WaitForJob(unittest.TestCase):
         tok = self.ks.token("system:serviceaccount:default:app",
                             rules=[{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]}])
         with tempfile.TemporaryDirectory() as d:
-            r = run([WFJ, "--kubeconfig", self.kubeconfig_with_token(d, tok), "--timeout", "10s", "mig"])
+            r = run([WFJ, "--kubeconfig", self.kubeconfig_with_token(d, tok), "--timeout", T("15s"), "mig"],
+                    timeout=60)
         self.assertEqual(r.returncode, 77, r.stderr)
         self.assertIn('cannot list resource "jobs" in API group "batch"', r.stderr)
         self.assertIn('resourceNames: ["mig"]', r.stderr)
@@ -325,8 +326,8 @@ class WaitForJob(unittest.TestCase):
 
     def test_bad_token(self):
         with tempfile.TemporaryDirectory() as d:
-            r = run([WFJ, "--kubeconfig", self.kubeconfig_with_token(d, "not-a-valid-token"), "--timeout", "10s",
-                     "mig"])
+            r = run([WFJ, "--kubeconfig", self.kubeconfig_with_token(d, "not-a-valid-token"), "--timeout", T("15s"),
+                     "mig"], timeout=60)
         self.assertEqual(r.returncode, 77, r.stderr)
         self.assertIn("401 Unauthorized", r.stderr)
         self.assertNotIn("not-a-valid-token", r.stderr + r.stdout)
