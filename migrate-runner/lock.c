@@ -323,8 +323,8 @@ int lock_acquire(struct lock *l, int64_t deadline_ms, int (*wait_cb)(void *ctx, 
 		if (now >= deadline_ms)
 			return LOCK_TIMEOUT;
 		sleep_ms = jitter(l, backoff);
-		if (backoff < 2000)
-			backoff *= 2;
+		/* re-check at most every 2 s: a released lock is taken soon */
+		backoff = backoff * 2 < 2000 ? backoff * 2 : 2000;
 		if (sleep_ms > deadline_ms - now)
 			sleep_ms = deadline_ms - now;
 		if (wait_cb(ctx, sleep_ms) != 0)

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "duration.h"
 #include "exitcodes.h"
 #include "kube.h"
@@ -176,11 +177,9 @@ static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vusage_error(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
 	if (usage_have_sidecar) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		sidecar_quit(&usage_sidecar);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "duration.h"
 #include "exitcodes.h"
 #include "json.h"
@@ -143,34 +144,6 @@ static void usage(FILE *f)
 	           "  77 not authorised (RBAC)   78 configuration error\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("release-check: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'release-check --help' for more information.\n", stderr);
-	return MG_EXIT_USAGE;
-}
-
-/* Helm's release name rule: a DNS-1123 subdomain of at most 53 characters. */
-static int valid_release(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > 53)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
-			return 0;
-	}
-	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
-}
-
 /* Returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -215,41 +188,41 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'V': printf("release-check %s\n", MG_VERSION); return MG_EXIT_OK;
 		case '?':
 			if (optopt)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return cli_usage_error("unknown option '-%c'", optopt);
+			return cli_usage_error("unknown option '%s'", argv[optind - 1]);
 		case ':':
-		default: return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		}
 	}
 	if (timeout && dur_parse(timeout, &o->timeout_ms, err, sizeof(err)) < 0)
-		return usage_error("--timeout: %s", err);
+		return cli_usage_error("--timeout: %s", err);
 	if (grace && dur_parse(grace, &o->pull_grace_ms, err, sizeof(err)) < 0)
-		return usage_error("--image-pull-grace: %s", err);
+		return cli_usage_error("--image-pull-grace: %s", err);
 	if (output) {
 		if (strcmp(output, "json") == 0)
 			o->json = 1;
 		else if (strcmp(output, "text") != 0)
-			return usage_error("--output must be text or json, not \"%s\"", output);
+			return cli_usage_error("--output must be text or json, not \"%s\"", output);
 	}
 	if (logs) {
 		char *end;
 		errno = 0;
 		o->logs = strtol(logs, &end, 10);
 		if (errno || end == logs || *end || o->logs < 0 || o->logs > 10000)
-			return usage_error("--logs must be a number of lines from 0 to 10000, not \"%s\"", logs);
+			return cli_usage_error("--logs must be a number of lines from 0 to 10000, not \"%s\"", logs);
 	}
 	if (optind >= argc)
-		return usage_error("missing RELEASE");
+		return cli_usage_error("missing RELEASE");
 	o->release = argv[optind++];
 	if (optind < argc)
-		return usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
-	if (!valid_release(o->release))
-		return usage_error("invalid release name \"%s\" (at most 53 lowercase letters, digits, '-' and '.')",
-		                   o->release);
+		return cli_usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
+	if (!cli_dns_subdomain(o->release, 53))
+		return cli_usage_error(
+		    "invalid release name \"%s\" (at most 53 lowercase letters, digits, '-' and '.')", o->release);
 	if (o->ns && !*o->ns)
 		o->ns = NULL;
 	if (o->selector && !*o->selector)
-		return usage_error("--selector must not be empty");
+		return cli_usage_error("--selector must not be empty");
 	return -1;
 }
 

@@ -678,16 +678,18 @@ static void eval_job(struct eval *ev, const cJSON *job)
 		return;
 	}
 	created = time_of(job, "metadata.creationTimestamp");
-	if (meta_map(job, "metadata.annotations", "helm.sh/hook") && ev->st->helm_created_ms && created &&
-	    created < ev->st->helm_created_ms) {
+	if (ev->st->helm_created_ms && created && created < ev->st->helm_created_ms) {
 		/*
-		 * Helm keeps hook Jobs without a delete policy; one created
-		 * before the current revision's record belongs to an earlier
-		 * revision.
+		 * Created before the current revision's release record (Helm
+		 * writes it before it applies anything): a Job of an earlier
+		 * revision - kept by Helm for hooks without a delete policy,
+		 * or by helm.sh/resource-policy: keep until its TTL. Its fate
+		 * is that revision's, not this one's: a migration that failed
+		 * in revision N must not fail the fixed revision N+1.
 		 */
 		row->status = ROW_IGNORED;
 		clean_copy(row->state, sizeof(row->state), "Superseded");
-		fmt(row->reason, sizeof(row->reason), "hook Job of an earlier Helm revision");
+		fmt(row->reason, sizeof(row->reason), "Job of an earlier Helm revision");
 		return;
 	}
 	ev->considered++;
@@ -1580,7 +1582,7 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 			rc = -1;
 		else
 			st->release_dirty = 0;
-		if (st->helm_created_ms != created) /* hook Jobs compare with it */
+		if (st->helm_created_ms != created) /* Jobs compare with it */
 			for (o = st->head[VERDICT_JOBS]; o; o = o->next)
 				mark_dirty(st, o);
 	}

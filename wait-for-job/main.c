@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "duration.h"
 #include "exitcodes.h"
 #include "json.h"
@@ -102,34 +103,6 @@ static void usage(FILE *f)
 	           "  77 not authorised (RBAC)  78 configuration error\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("wait-for-job: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'wait-for-job --help' for more information.\n", stderr);
-	return MG_EXIT_USAGE;
-}
-
-/* 1123 DNS subdomain: lowercase alphanumerics, '-', '.', at most 253 */
-static int valid_name(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-			return 0;
-	}
-	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -167,24 +140,24 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'V': printf("wait-for-job %s\n", MG_VERSION); exit(0);
 		case '?':
 			if (optopt)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return cli_usage_error("unknown option '-%c'", optopt);
+			return cli_usage_error("unknown option '%s'", argv[optind - 1]);
 		case ':':
-		default: return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		}
 	}
 	if (fmt && *fmt && log_parse_format(fmt, &o->log_format) < 0)
-		return usage_error("--log-format must be text or json, not \"%s\"", fmt);
+		return cli_usage_error("--log-format must be text or json, not \"%s\"", fmt);
 	if (timeout && *timeout) {
 		if (dur_parse(timeout, &o->timeout_ms, err, sizeof(err)) < 0)
-			return usage_error("--timeout: %s", err);
+			return cli_usage_error("--timeout: %s", err);
 	}
 	if (optind < argc)
 		o->job = argv[optind++];
 	else if (getenv("WAIT_FOR_JOB_NAME") && *getenv("WAIT_FOR_JOB_NAME"))
 		o->job = getenv("WAIT_FOR_JOB_NAME");
 	if (optind < argc)
-		return usage_error("unexpected argument '%s' (one JOB_NAME at most)", argv[optind]);
+		return cli_usage_error("unexpected argument '%s' (one JOB_NAME at most)", argv[optind]);
 	if (o->selector && !*o->selector)
 		o->selector = NULL;
 	if (o->record && !*o->record)
@@ -192,15 +165,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (o->ns && !*o->ns)
 		o->ns = NULL;
 	if (o->job && o->selector)
-		return usage_error("give either JOB_NAME or --selector, not both (%s)", o->job);
+		return cli_usage_error("give either JOB_NAME or --selector, not both (%s)", o->job);
 	if (!o->job && !o->selector)
-		return usage_error("missing JOB_NAME (or --selector)");
-	if (o->job && !valid_name(o->job))
-		return usage_error("invalid Job name \"%s\" (lowercase letters, digits, '-' and '.')", o->job);
+		return cli_usage_error("missing JOB_NAME (or --selector)");
+	if (o->job && !cli_dns_subdomain(o->job, 253))
+		return cli_usage_error("invalid Job name \"%s\" (lowercase letters, digits, '-' and '.')", o->job);
 	if (o->record && o->selector)
-		return usage_error("--record works with a JOB_NAME, not with --selector (%s)", o->selector);
-	if (o->record && !valid_name(o->record))
-		return usage_error("invalid ConfigMap name \"%s\"", o->record);
+		return cli_usage_error("--record works with a JOB_NAME, not with --selector (%s)", o->selector);
+	if (o->record && !cli_dns_subdomain(o->record, 253))
+		return cli_usage_error("invalid ConfigMap name \"%s\"", o->record);
 	return 0;
 }
 

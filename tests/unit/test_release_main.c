@@ -16,6 +16,7 @@
 #include "../../lib/json.c"
 #include "../../lib/log.c"
 #include "../../lib/duration.c"
+#include "../../lib/cli.c"
 #include "../../lib/kubeconfig.c"
 #include "../../lib/kube.c"
 #include "../../lib/watch.c"
@@ -107,18 +108,18 @@ static void t_usage_errors(void **state)
 static void t_release_names(void **state)
 {
 	(void)state;
-	assert_true(valid_release("app"));
-	assert_true(valid_release("a"));
-	assert_true(valid_release("my-app.v2"));
-	assert_true(valid_release("12345678901234567890123456789012345678901234567890123")); /* 53 */
-	assert_false(valid_release("123456789012345678901234567890123456789012345678901234"));
-	assert_false(valid_release(""));
-	assert_false(valid_release("App"));
-	assert_false(valid_release("-app"));
-	assert_false(valid_release("app-"));
-	assert_false(valid_release("a,b"));
-	assert_false(valid_release("a=b"));
-	assert_false(valid_release("a b"));
+	assert_true(cli_dns_subdomain("app", 53));
+	assert_true(cli_dns_subdomain("a", 53));
+	assert_true(cli_dns_subdomain("my-app.v2", 53));
+	assert_true(cli_dns_subdomain("12345678901234567890123456789012345678901234567890123", 53)); /* 53 */
+	assert_false(cli_dns_subdomain("123456789012345678901234567890123456789012345678901234", 53));
+	assert_false(cli_dns_subdomain("", 53));
+	assert_false(cli_dns_subdomain("App", 53));
+	assert_false(cli_dns_subdomain("-app", 53));
+	assert_false(cli_dns_subdomain("app-", 53));
+	assert_false(cli_dns_subdomain("a,b", 53));
+	assert_false(cli_dns_subdomain("a=b", 53));
+	assert_false(cli_dns_subdomain("a b", 53));
 }
 
 static struct check *new_check(void)

@@ -841,6 +841,30 @@ static void t_job_stale_hook(void **state)
 	assert_int_equal(R.verdict, VERDICT_FAILED);
 }
 
+static void t_job_of_earlier_revision(void **state)
+{
+	(void)state;
+	/*
+	 * migration-gate's per-revision Jobs are kept (resource-policy keep,
+	 * TTL a day): the failed migration of revision 2 must not fail the
+	 * fixed revision 3 (found by tests/e2e/test_pattern.py's author)
+	 */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:08:00Z") "]," WEB_OK ",'jobs':[" JOB(
+	            "app-migrate-2", COND("Failed", "True"), "") "]}",
+	        "app");
+	assert_int_equal(R.verdict, VERDICT_HEALTHY);
+	assert_int_equal(row("Job", "app-migrate-2")->status, ROW_IGNORED);
+	assert_string_equal(row("Job", "app-migrate-2")->state, "Superseded");
+	/* this revision's failed migration still fails the release */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:04:00Z") "]," WEB_OK ",'jobs':[" JOB(
+	            "app-migrate-3", COND("Failed", "True"), "") "]}",
+	        "app");
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+	/* without a release record (kustomize, --no-helm) every Job counts */
+	run("{" WEB_OK ",'jobs':[" JOB("app-migrate-2", COND("Failed", "True"), "") "]}");
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+}
+
 /* ---- StatefulSets, DaemonSets, bare ReplicaSets ------------------------------------ */
 
 #define STS(gen, obs, desired, ready, updated, replicas, cur, upd, strategy)                                           \
@@ -1347,6 +1371,7 @@ int main(void)
 	    cmocka_unit_test_teardown(t_job_pod_image_pull_fails, teardown),
 	    cmocka_unit_test_teardown(t_job_suspended_cronjob, teardown),
 	    cmocka_unit_test_teardown(t_job_stale_hook, teardown),
+	    cmocka_unit_test_teardown(t_job_of_earlier_revision, teardown),
 	    cmocka_unit_test_teardown(t_statefulset, teardown),
 	    cmocka_unit_test_teardown(t_statefulset_partition, teardown),
 	    cmocka_unit_test_teardown(t_statefulset_available, teardown),

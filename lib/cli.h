@@ -1,0 +1,25 @@
+/*
+ * cli.h - what the three binaries' option parsers share.
+ */
+#ifndef MG_CLI_H
+#define MG_CLI_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/*
+ * A usage error: "<prog>: <message>" and "Try '<prog> --help' for more
+ * information." on stderr (prog as given to log_init). Returns
+ * MG_EXIT_USAGE for the caller to exit with.
+ */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_vusage_error(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/*
+ * 1 when s is an RFC 1123 DNS subdomain of at most max characters: what
+ * Kubernetes accepts as the name of a Job or a ConfigMap (max 253) and Helm
+ * as a release name (max 53).
+ */
+int cli_dns_subdomain(const char *s, size_t max);
+
+#endif
