@@ -379,9 +379,11 @@ int sup_run(const struct sup_opts *o, struct sup_result *r)
 			log_error("poll: %s", strerror(errno));
 			sup_wait(100);
 		}
+		/* drain what is there: fewer poll() round trips per megabyte */
 		for (int i = 0; i < 2; i++)
 			if (p[i + 1].revents)
-				pump(&st[i], o->tail, buf);
+				for (int k = 0; k < 16 && pump(&st[i], o->tail, buf) > 0; k++)
+					;
 		while (read(sup_sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			int sig = (int)si.ssi_signo;
 
