@@ -79,6 +79,28 @@ void tail_feed(struct tail *t, int stream, const char *buf, size_t len)
 	if (!t || stream < 0 || stream > 1)
 		return;
 	p = &t->part[stream];
+	/*
+	 * A big chunk from a chatty migration: only its last max_lines
+	 * complete lines can stay in the ring, so start right after the
+	 * newline before them instead of copying every line in (some three
+	 * million lines per 256 MB). The partial line ends in the skipped
+	 * part and would be evicted too.
+	 */
+	if (len > 2 * t->max_lines) {
+		size_t seen = 0, end = len;
+		const char *nl;
+
+		while ((nl = memrchr(buf, '\n', end)) != NULL) {
+			end = (size_t)(nl - buf);
+			if (++seen == t->max_lines + 1) {
+				p->len = 0;
+				p->cut = 0;
+				buf = nl + 1;
+				len -= end + 1;
+				break;
+			}
+		}
+	}
 	while (len > 0) {
 		const char *nl = memchr(buf, '\n', len);
 		size_t n = nl ? (size_t)(nl - buf) : len;

@@ -129,12 +129,63 @@ static void many_lines_fast(void **state)
 	tail_free(t);
 }
 
+/* Big chunks skip lines that could not survive: same tail as byte by byte. */
+static void big_chunks_same_as_bytes(void **state)
+{
+	char *in = malloc(200000), *a, *b;
+	size_t n = 0, off = 0;
+	unsigned seed = 7;
+	struct tail *t1 = tail_new(5, 32), *t2 = tail_new(5, 32);
+
+	(void)state;
+	while (n < 199000) {
+		size_t len;
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % 70; /* some lines longer than a slot, some empty */
+		for (size_t i = 0; i < len; i++)
+			in[n + i] = (char)('a' + (n + i) % 26);
+		n += len;
+		in[n++] = '\n';
+	}
+	memcpy(in + n, "partial", 7); /* and an unfinished last line */
+	n += 7;
+	/* after every chunk, the ring equals the one fed byte by byte */
+	while (off < n) {
+		size_t chunk;
+		seed = seed * 1103515245u + 12345u;
+		chunk = 1 + (seed >> 16) % 9000;
+		if (chunk > n - off)
+			chunk = n - off;
+		tail_feed(t1, 0, in + off, chunk);
+		for (size_t i = 0; i < chunk; i++)
+			tail_feed(t2, 0, in + off + i, 1); /* never skips */
+		off += chunk;
+		a = text(t1, 4096);
+		b = text(t2, 4096);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+	}
+	tail_flush(t1);
+	tail_flush(t2);
+	a = text(t1, 4096);
+	b = text(t2, 4096);
+	assert_true(strlen(a) > 20);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	tail_free(t1);
+	tail_free(t2);
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(keeps_last_lines),        cmocka_unit_test(streams_never_spliced),
-	    cmocka_unit_test(long_lines_are_cut),      cmocka_unit_test(invalid_utf8_and_nul),
-	    cmocka_unit_test(byte_cap_from_the_front), cmocka_unit_test(many_lines_fast),
+	    cmocka_unit_test(keeps_last_lines),         cmocka_unit_test(streams_never_spliced),
+	    cmocka_unit_test(long_lines_are_cut),       cmocka_unit_test(invalid_utf8_and_nul),
+	    cmocka_unit_test(byte_cap_from_the_front),  cmocka_unit_test(many_lines_fast),
+	    cmocka_unit_test(big_chunks_same_as_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
