@@ -189,4 +189,16 @@ check-e2e-valgrind: host-deps $(addprefix build/debug/,$(BINS))
 	rc=$$?; bad=$$(find build/valgrind -name '*.log' -size +0); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$bad"; exit 1; fi; exit $$rc
 
-.PHONY: check-e2e-asan check-e2e-valgrind
+# the unit tests too, built without sanitizers (valgrind cannot run ASan builds)
+PLAIN_UNIT_BINS := $(patsubst tests/unit/%.c,build/plain/%,$(UNIT_SRC))
+
+build/plain/test_%: tests/unit/test_%.c $(LIB_SRC) $(LIB_HDR) $(wildcard */*.c */*.h)
+	@mkdir -p build/plain
+	$(HOST_CC) $(CFLAGS) -O1 -g -DUNITTEST -Itests/unit -o $@ $< $(HOST_LIBS) -lcmocka
+
+check-unit-valgrind: host-deps $(PLAIN_UNIT_BINS)
+	@MG_RESULTS_NAME=unit-valgrind MG_WRAP="valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite,possible --show-leak-kinds=definite,possible" \
+		./tests/run-unit.sh $(PLAIN_UNIT_BINS)
+
+.PHONY: check-e2e-asan check-e2e-valgrind check-unit-valgrind

@@ -40,7 +40,8 @@ if step asan "the black-box suite against ASan/UBSan builds"; then
 	took asan
 fi
 
-if step valgrind "the black-box suite under valgrind memcheck"; then
+if step valgrind "the unit tests and the black-box suite under valgrind memcheck"; then
+	make -s check-unit-valgrind || status=1
 	make -s check-e2e-valgrind || status=1
 	took valgrind
 fi
