@@ -197,3 +197,30 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+class PatternCluster:
+    """kubesim with controllers and a kubelet that runs private copies of the
+    binaries in build_dir (a concurrent `make` must not pull them away
+    mid-test), and a helm environment of its own (never the user's).
+    Attributes: tmp, bin, ks (a started KubeSim), env (for helm())."""
+
+    def __init__(self, prefix, build_dir):
+        import shutil
+        sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
+        from kubesim_client import KubeSim
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        self.bin = os.path.join(self.tmp, "bin")
+        os.makedirs(self.bin)
+        for b in ("wait-for-job", "migrate-runner", "release-check"):
+            shutil.copy2(os.path.join(build_dir, b), self.bin)
+        self.ks = KubeSim(controllers=True, kubelet=True, bin_dir=self.bin, backoff_scale=0.05, max_grace=1)
+        self.ks.start()
+        self.env = {"KUBECONFIG": self.ks.kubeconfig}
+        for d in ("cache", "config", "data"):
+            self.env[f"HELM_{d.upper()}_HOME"] = os.path.join(self.tmp, d)
+
+    def stop(self):
+        import shutil
+        self.ks.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)

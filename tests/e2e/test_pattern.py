@@ -44,22 +44,12 @@ class WholePattern(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="mg-pattern-")
-        # a private copy: a concurrent `make` must not pull the binaries away mid-test
-        cls.bin = os.path.join(cls.tmp, "bin")
-        os.makedirs(cls.bin)
-        for b in ("wait-for-job", "migrate-runner", "release-check"):
-            shutil.copy2(os.path.join(tc.BUILD, b), cls.bin)
-        cls.ks = tc.KubeSim(controllers=True, kubelet=True, bin_dir=cls.bin, backoff_scale=0.05, max_grace=1)
-        cls.ks.start()
-        cls.env = {"KUBECONFIG": cls.ks.kubeconfig}
-        for d in ("cache", "config", "data"):
-            cls.env[f"HELM_{d.upper()}_HOME"] = os.path.join(cls.tmp, d)
+        cls.cluster = ch.PatternCluster("mg-pattern-", tc.BUILD)
+        cls.tmp, cls.bin, cls.ks, cls.env = cls.cluster.tmp, cls.cluster.bin, cls.cluster.ks, cls.cluster.env
 
     @classmethod
     def tearDownClass(cls):
-        cls.ks.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.cluster.stop()
 
     # -- helpers (namespaced versions of InstallIntoKubesim's)
     def objects(self, ns, kind):

@@ -15,67 +15,26 @@
 
 #include "../../lib/json.c"
 #include "../../release-check/verdict.c"
+#include "../unit/verdict_compare.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct first_seen_table fs;
 
-static int same(const struct verdict_result *a, const struct verdict_result *b)
-{
-	size_t i;
-
-	if (a->verdict != b->verdict || a->nrows != b->nrows || a->nconsidered != b->nconsidered ||
-	    a->recheck_at_ms != b->recheck_at_ms || strcmp(a->summary, b->summary) != 0)
-		return 0;
-	for (i = 0; i < a->nrows; i++) {
-		const struct verdict_row *x = &a->rows[i], *y = &b->rows[i];
-		if (strcmp(x->name, y->name) || x->status != y->status || x->ready != y->ready ||
-		    x->desired != y->desired || strcmp(x->state, y->state) || strcmp(x->reason, y->reason) ||
-		    strcmp(x->log_container, y->log_container) || strcmp(x->grace_key, y->grace_key) ||
-		    x->fails_at_ms != y->fails_at_ms)
-			return 0;
-	}
-	return 1;
-}
-
-/* Objects the store can tell apart: objects with a uid or name of their own. */
-static int comparable(const cJSON *doc)
-{
-	size_t k;
-	for (k = 0; k < VERDICT_NKINDS; k++) {
-		const cJSON *it, *jt;
-		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k])) {
-			if (!cJSON_IsObject(it) || !obj_id(it))
-				return 0;
-			for (jt = it->next; jt; jt = jt->next)
-				if (obj_id(jt) && strcmp(obj_id(it), obj_id(jt)) == 0)
-					return 0;
-		}
-	}
-	return 1;
-}
-
 static void check_other_paths(const cJSON *doc, const struct verdict_opts *o, const struct verdict_result *want)
 {
 	struct verdict_result got;
 	struct verdict_store *st;
-	cJSON *pruned = cJSON_CreateObject();
+	cJSON *pruned = vc_pruned(doc);
+	char why[4096];
 	size_t k;
 
-	for (k = 0; pruned && k < VERDICT_NKINDS; k++) {
-		const cJSON *a = arr(doc, verdict_kind_key[k]), *it;
-		cJSON *pa = a ? cJSON_AddArrayToObject(pruned, verdict_kind_key[k]) : NULL;
-		if (!pa)
-			continue;
-		cJSON_ArrayForEach (it, a)
-			cJSON_AddItemToArray(pa, verdict_prune((enum verdict_kind)k, it));
-	}
-	if (pruned && verdict_eval(pruned, o, &got) == 0 && !same(want, &got))
+	if (pruned && verdict_eval(pruned, o, &got) == 0 && vc_differ(want, &got, why, sizeof(why)))
 		abort();
 	verdict_result_free(&got);
 	cJSON_Delete(pruned);
 
-	if (!comparable(doc) || !(st = verdict_store_new()))
+	if (!vc_comparable(doc) || !(st = verdict_store_new()))
 		return;
 	/* pods before their owners: every lookup changes on the way */
 	for (k = VERDICT_NKINDS; k-- > 0;) {
@@ -87,7 +46,7 @@ static void check_other_paths(const cJSON *doc, const struct verdict_opts *o, co
 		}
 	}
 	if (verdict_store_update(st, o, NULL, NULL, NULL) == 0 && verdict_store_result(st, &got) == 0 &&
-	    !same(want, &got))
+	    vc_differ(want, &got, why, sizeof(why)))
 		abort();
 	verdict_result_free(&got);
 out:

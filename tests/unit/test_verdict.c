@@ -15,6 +15,7 @@
 
 #include "../../lib/json.c"
 #include "../../release-check/verdict.c"
+#include "verdict_compare.h"
 
 /* 2024-01-01T00:10:00Z */
 #define NOW_MS 1704067800000LL
@@ -24,24 +25,10 @@ static struct first_seen_table FS;
 
 static void same_rows(const struct verdict_result *want, const struct verdict_result *got, const char *how)
 {
-	size_t i;
+	char why[4096];
 
-	if (want->verdict != got->verdict || want->nrows != got->nrows || want->nconsidered != got->nconsidered ||
-	    want->recheck_at_ms != got->recheck_at_ms || want->helm_revision != got->helm_revision ||
-	    strcmp(want->helm_status, got->helm_status) != 0 || strcmp(want->summary, got->summary) != 0)
-		fail_msg("%s: result differs: \"%s\" (%zu rows) vs \"%s\" (%zu rows)", how, want->summary, want->nrows,
-		         got->summary, got->nrows);
-	for (i = 0; i < want->nrows; i++) {
-		const struct verdict_row *a = &want->rows[i], *b = &got->rows[i];
-		if (strcmp(a->kind, b->kind) || strcmp(a->name, b->name) || a->status != b->status ||
-		    a->ready != b->ready || a->desired != b->desired || strcmp(a->state, b->state) ||
-		    strcmp(a->reason, b->reason) || strcmp(a->log_pod, b->log_pod) ||
-		    strcmp(a->log_container, b->log_container) || a->log_previous != b->log_previous ||
-		    strcmp(a->events_kind, b->events_kind) || strcmp(a->events_name, b->events_name) ||
-		    strcmp(a->grace_key, b->grace_key) || a->fails_at_ms != b->fails_at_ms)
-			fail_msg("%s: row %zu differs: %s/%s %s \"%s\" vs %s/%s %s \"%s\"", how, i, a->kind, a->name,
-			         a->state, a->reason, b->kind, b->name, b->state, b->reason);
-	}
+	if (vc_differ(want, got, why, sizeof(why)))
+		fail_msg("%s: %s", how, why);
 }
 
 /*
@@ -53,42 +40,14 @@ static void same_rows(const struct verdict_result *want, const struct verdict_re
  */
 static void check_pruned(const cJSON *doc, const struct verdict_opts *o)
 {
-	cJSON *pruned = cJSON_CreateObject();
+	cJSON *pruned = vc_pruned(doc);
 	struct verdict_result got;
-	size_t k;
 
 	assert_non_null(pruned);
-	for (k = 0; k < VERDICT_NKINDS; k++) {
-		const cJSON *a = arr(doc, verdict_kind_key[k]), *it;
-		cJSON *pa;
-		if (!a)
-			continue;
-		pa = cJSON_AddArrayToObject(pruned, verdict_kind_key[k]);
-		assert_non_null(pa);
-		cJSON_ArrayForEach (it, a)
-			cJSON_AddItemToArray(pa, verdict_prune((enum verdict_kind)k, it));
-	}
 	assert_int_equal(verdict_eval(pruned, o, &got), 0);
 	same_rows(&R, &got, "pruned");
 	verdict_result_free(&got);
 	cJSON_Delete(pruned);
-}
-
-/* The store identifies objects by uid (else name): only fixtures where each has its own. */
-static int store_comparable(const cJSON *doc)
-{
-	size_t k;
-	for (k = 0; k < VERDICT_NKINDS; k++) {
-		const cJSON *it, *jt;
-		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k])) {
-			if (!cJSON_IsObject(it) || !obj_id(it))
-				return 0;
-			for (jt = it->next; jt; jt = jt->next)
-				if (cJSON_IsObject(jt) && obj_id(jt) && strcmp(obj_id(it), obj_id(jt)) == 0)
-					return 0;
-		}
-	}
-	return 1;
 }
 
 static void check_incremental(const cJSON *doc, const struct verdict_opts *o, int backwards)
@@ -172,7 +131,7 @@ static void run_full(const char *sq, const char *release, int64_t now, int64_t g
 	verdict_result_free(&R);
 	assert_int_equal(verdict_eval(doc, &o, &R), 0);
 	check_pruned(doc, &o);
-	if (store_comparable(doc)) {
+	if (vc_comparable(doc)) {
 		check_incremental(doc, &o, 1);
 		check_incremental(doc, &o, 0);
 	}
