@@ -404,7 +404,8 @@ static void print_failure(struct waiter *w)
 
 static void print_rbac_hint(struct waiter *w, struct kube_client *kc, const struct kube_error *e)
 {
-	int cm = strstr(e->message, "configmaps") != NULL;
+	/* watch_run names the collection first: "cannot watch configmaps (/api/v1/...)" */
+	int cm = strstr(e->message, " configmaps (/api/") != NULL;
 
 	log_error("%s", e->message);
 	log_error("%s (%s) is not allowed to read %s in namespace %s. Grant it with a Role rule:\n"

@@ -314,6 +314,16 @@ class WaitForJob(unittest.TestCase):
         self.assertIn('resourceNames: ["mig"]', r.stderr)
         self.assertIn('verbs: ["get", "list", "watch"]', r.stderr)
 
+    def test_forbidden_hint_names_the_refused_resource(self):
+        # the Job is called "configmaps": the hint must still be the jobs rule
+        tok = self.ks.token("system:serviceaccount:default:app", rules=[
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}])
+        with tempfile.TemporaryDirectory() as d:
+            cfg = self.kubeconfig_with_token(d, tok)
+            r = run([WFJ, "--kubeconfig", cfg, "--record", "rec", "--timeout", T("15s"), "configmaps"], timeout=60)
+        self.assertEqual(r.returncode, 77, r.stderr)
+        self.assertIn('resources: ["jobs"]\n    resourceNames: ["configmaps"]', r.stderr)
+
     def test_resource_names_rule_is_enough(self):
         # least privilege: list/watch narrowed to the Job's name by fieldSelector
         tok = self.ks.token("system:serviceaccount:default:app", rules=[
