@@ -406,6 +406,7 @@ struct run {
 	struct tail *tail;
 	struct rec_outcome out;
 	int ran; /* the command was started */
+	int stdout_unterminated;
 };
 
 static const char *exec_why(int e)
@@ -472,7 +473,8 @@ static void write_outcome(struct run *r)
 	line = rec_json(&r->out, 0);
 	if (line) {
 		fflush(stdout);
-		printf("%s\n", line);
+		/* a line of its own even after output without a final newline (issue 15 item 5) */
+		printf("%s%s\n", r->stdout_unterminated ? "\n" : "", line);
 		fflush(stdout);
 	}
 	free(line);
@@ -669,6 +671,7 @@ static int run(struct config *c)
 
 		sup_run(&so, &res);
 		r.ran = 1;
+		r.stdout_unterminated = res.stdout_unterminated;
 		code = sup_exit_code(&res);
 		r.out.started_ms = res.started_ms;
 		r.out.finished_ms = res.finished_ms;

@@ -197,6 +197,7 @@ struct stream {
 	int fd;  /* read end, -1 at EOF */
 	int out; /* 1 or 2 */
 	int broken;
+	char last; /* the last byte passed through, '\n' before any */
 };
 
 /* Read once; returns 0 at EOF/error (fd closed), 1 when data was copied, -1 for EAGAIN. */
@@ -216,6 +217,7 @@ static int pump(struct stream *s, struct tail *t, char *buf)
 	}
 	write_all(s->out, buf, (size_t)n, &s->broken);
 	tail_feed(t, s->out - 1, buf, (size_t)n);
+	s->last = buf[n - 1];
 	return 1;
 }
 
@@ -293,8 +295,8 @@ int sup_run(const struct sup_opts *o, struct sup_result *r)
 		r->how = SUP_EXEC_FAILED;
 		r->exec_errno = e;
 	}
-	st[0] = (struct stream){.fd = outp[0], .out = STDOUT_FILENO, .broken = 0};
-	st[1] = (struct stream){.fd = errp[0], .out = STDERR_FILENO, .broken = 0};
+	st[0] = (struct stream){.fd = outp[0], .out = STDOUT_FILENO, .broken = 0, .last = '\n'};
+	st[1] = (struct stream){.fd = errp[0], .out = STDERR_FILENO, .broken = 0, .last = '\n'};
 	fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
 
@@ -413,6 +415,7 @@ int sup_run(const struct sup_opts *o, struct sup_result *r)
 			close(st[i].fd);
 	tail_flush(o->tail);
 	free(buf);
+	r->stdout_unterminated = st[0].last != '\n';
 	r->finished_ms = sup_wall_ms();
 	if (r->how == SUP_EXEC_FAILED)
 		return 0;

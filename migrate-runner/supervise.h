@@ -66,9 +66,11 @@ struct sup_result {
 	int code; /* exit status for SUP_EXITED */
 	int sig;  /* signal for SUP_SIGNALED */
 	int exec_errno;
-	int timed_out;      /* --timeout fired */
-	int terminated;     /* on_tick had the command terminated */
-	int killed;         /* SIGKILL was sent after the grace */
+	int timed_out;  /* --timeout fired */
+	int terminated; /* on_tick had the command terminated */
+	int killed;     /* SIGKILL was sent after the grace */
+	/* the command's stdout did not end in a newline: ours must start with one */
+	int stdout_unterminated;
 	int64_t started_ms; /* wall clock, ms since the epoch */
 	int64_t finished_ms;
 };

@@ -53,6 +53,15 @@ class Basics(unittest.TestCase):
             self.assertIsNone(o["signal"])
             self.assertNotIn("outputTail", o)
 
+    def test_final_line_is_a_line_of_its_own(self):
+        # issue 15 item 5: output without a trailing newline must not glue to the JSON
+        r = mr("--", "printf", "no-newline")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("no-newline\n{"), r.stdout)
+        self.assertEqual(outcome(r.stdout)["status"], "succeeded")
+        r = mr("--", "printf", "ends\\n")
+        self.assertTrue(r.stdout.startswith("ends\n{"), r.stdout)
+
     def test_died_of_signal(self):
         for sig, name in ((signal.SIGKILL, "KILL"), (signal.SIGSEGV, "SEGV")):
             r = mr("--", "sh", "-c", f"kill -{name} $$")
