@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what a build or test step needs from Debian's archive, once.
 # Idempotent: each group checks before it installs.
-#   ensure-tools.sh GROUP... (musl host fuzz cross images unzip bench)
+#   ensure-tools.sh GROUP... (musl host fuzz cross images lint unzip bench)
 #
 # cross: build aarch64 binaries (Debian's aarch64 gcc + binutils; musl for
 # arm64 comes from `lib/deps/deps.sh toolchain aarch64`).
@@ -42,6 +42,8 @@ for group in "$@"; do
 		want python3 python3
 		want qemu-user qemu-aarch64
 		;;
+	# make lint: formatting is checked, never skipped for want of the tool
+	lint) want clang-format clang-format ;;
 	unzip) want unzip unzip ;;
 	bench) want tini tini; want dumb-init dumb-init; want time /usr/bin/time ;;
 	*) echo "ensure-tools: unknown group $group" >&2; exit 64 ;;
@@ -56,5 +58,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >&2 || true
+# another install may hold dpkg's lock (parallel make targets): wait for it
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $need >&2
+apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 $need >&2

@@ -1,65 +1,122 @@
 #!/bin/sh
 # Everything after lint and the unit tests: fuzz smoke runs, kubesim's own
 # tests with the real kubectl and helm, black-box tests of the static
-# binaries (and of the OCI images), the same black-box suite against
-# ASan/UBSan and valgrind builds, and a short soak. Prints one closing line
-# "N passed, N failed" over all suites (unit tests included).
-#   MG_SKIP="valgrind soak"   skip some steps (names as below)
+# binaries (and of the OCI images), the black-box suite against ASan/UBSan
+# and valgrind builds, the real-control-plane tier, and a short soak.
+#
+# It closes with every skipped step and skipped test, each with its reason,
+# and then one line "N passed, N failed, N skipped" over all suites (unit
+# tests included). A skipped step counts as one skip; a step that fails
+# without recording a test result counts as one failure.
+#
+#   MG_SKIP="valgrind soak"   skip some steps (names as below); listed as
+#                             skipped with the reason "MG_SKIP"
+#   E2E_SAN_SUBSET=all        the sanitizer/valgrind passes run the whole
+#                             black-box suite instead of the tests that
+#                             drive the binaries (see tests/pyrun.py SUBSETS)
 set -u
 cd "$(dirname "$0")/.."
 out=${MG_RESULTS:-build/test-results}
 mkdir -p "$out"
+: >"$out/steps.skips"
 status=0
 skip=" ${MG_SKIP:-} "
+: "${E2E_SAN_SUBSET:=binaries}"
+export E2E_SAN_SUBSET
 
-step() { # name description
-	case "$skip" in *" $1 "*) printf '\n=== %s: skipped (MG_SKIP) ===\n' "$1"; return 1 ;; esac
-	printf '\n=== %s: %s ===\n' "$1" "$2"
-	step_start=$(date +%s)
+# sum of the failed counts recorded so far
+failed_so_far() {
+	n=0
+	for f in "$out"/*; do
+		case "$f" in *.skips) continue ;; esac
+		[ -f "$f" ] || continue
+		read -r _name _p fl _rest <"$f"
+		n=$((n + ${fl:-0}))
+	done
+	echo "$n"
 }
-took() { echo "($1 took $(( $(date +%s) - step_start ))s)"; }
 
-if step fuzz "libFuzzer smoke, ${FUZZ_SECONDS:-15}s per target"; then
-	make -s fuzz-smoke || status=1
-	took fuzz
-fi
+# run_step NAME DESCRIPTION SKIP_REASON COMMAND [ARG...]
+# One step: skipped (and listed) when SKIP_REASON is not empty or NAME is in
+# MG_SKIP; otherwise COMMAND runs and writes its results into $out. A new
+# step is one more run_step line below.
+run_step() {
+	name=$1 desc=$2 why=$3
+	shift 3
+	case "$skip" in *" $name "*) why="MG_SKIP" ;; esac
+	if [ -n "$why" ]; then
+		printf '\n=== %s: skipped (%s) ===\n' "$name" "$why"
+		echo "step $name: $why" >>"$out/steps.skips"
+		return 0
+	fi
+	printf '\n=== %s: %s ===\n' "$name" "$desc"
+	start=$(date +%s) before=$(failed_so_far)
+	"$@"
+	rc=$?
+	echo "($name took $(($(date +%s) - start))s)"
+	[ "$rc" = 0 ] && return 0
+	status=1
+	if [ "$(failed_so_far)" = "$before" ]; then
+		echo "step-$name 0 1 0 (exit $rc without a failed test recorded)" >"$out/step-$name"
+	fi
+}
 
-if step kubesim "the fake API server with the real kubectl and helm"; then
-	python3 tests/pyrun.py kubesim tests/kubesim || status=1
-	took kubesim
-fi
+# multi-command steps: every command runs, any failure fails the step
+step_e2e() {
+	rc=0
+	make -s images || rc=1
+	python3 tests/pyrun.py e2e tests/e2e || rc=1
+	return $rc
+}
+step_valgrind() {
+	rc=0
+	make -s check-unit-valgrind || rc=1
+	make -s check-e2e-valgrind || rc=1
+	return $rc
+}
 
-if step e2e "black-box tests of the static binaries, the chart and the images"; then
-	make -s images || status=1
-	python3 tests/pyrun.py e2e tests/e2e || status=1
-	took e2e
-fi
+# why the real-control-plane tier cannot run here (empty: it can)
+realkube_unavailable() {
+	if [ ! -d tests/realkube ]; then
+		echo "tests/realkube does not exist"
+	elif ! command -v go >/dev/null 2>&1; then
+		echo "go is not on PATH (the control plane is built from source with Go)"
+	elif ! ls tests/realkube/test_*.py >/dev/null 2>&1; then
+		echo "no test_*.py in tests/realkube yet"
+	fi
+}
 
-if step asan "the black-box suite against ASan/UBSan builds"; then
-	make -s check-e2e-asan || status=1
-	took asan
-fi
-
-if step valgrind "the unit tests and the black-box suite under valgrind memcheck"; then
-	make -s check-unit-valgrind || status=1
-	make -s check-e2e-valgrind || status=1
-	took valgrind
-fi
-
-if step soak "${SOAK_SECONDS:-60}s of waiters against injected faults"; then
-	make -s soak SOAK_SECONDS="${SOAK_SECONDS:-60}" || status=1
-	took soak
-fi
+run_step fuzz "libFuzzer smoke, ${FUZZ_SECONDS:-15}s per target" "" make -s fuzz-smoke
+run_step kubesim "the fake API server with the real kubectl and helm" "" python3 tests/pyrun.py kubesim tests/kubesim
+run_step e2e "black-box tests of the static binaries, the chart and the images" "" step_e2e
+run_step asan "the black-box suite against ASan/UBSan builds (subset: $E2E_SAN_SUBSET)" "" make -s check-e2e-asan
+run_step valgrind "the unit tests, and the black-box suite (subset: $E2E_SAN_SUBSET), under valgrind memcheck" "" step_valgrind
+run_step realkube "the black-box suites on a real kube-apiserver, controllers and etcd" "$(realkube_unavailable)" \
+	python3 tests/pyrun.py realkube tests/realkube
+run_step soak "${SOAK_SECONDS:-60}s of waiters against injected faults" "" make -s soak SOAK_SECONDS="${SOAK_SECONDS:-60}"
 
 printf '\n=== summary ===\n'
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 for f in "$out"/*; do
+	case "$f" in *.skips) continue ;; esac
 	[ -f "$f" ] || continue
-	read -r name p fl _rest <"$f"
-	printf '%-14s %4s passed, %s failed\n' "$name" "$p" "$fl"
+	read -r name p fl s note <"$f"
+	printf '%-14s %4s passed, %s failed, %s skipped %s\n' "$name" "$p" "$fl" "${s:-0}" "${note:-}"
 	passed=$((passed + p))
 	failed=$((failed + fl))
+	skipped=$((skipped + ${s:-0}))
 done
-echo "${passed} passed, ${failed} failed"
+if [ -f "$out/steps.skips" ]; then
+	skipped=$((skipped + $(wc -l <"$out/steps.skips")))
+fi
+if [ "$skipped" != 0 ]; then
+	printf '\nskipped:\n'
+	for f in "$out"/*.skips; do
+		[ -f "$f" ] || continue
+		suite=$(basename "$f" .skips)
+		if [ "$suite" = steps ]; then sed 's/^/  /' "$f"; else sed "s|^|  $suite: |" "$f"; fi
+	done
+fi
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" = 0 ] || status=1
 exit $status
