@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -221,6 +224,34 @@ static int pump(struct stream *s, struct tail *t, char *buf)
 	return 1;
 }
 
+/*
+ * Close every descriptor above 2 but keep: libcurl opens the API socket
+ * without close-on-exec, and the command must not inherit it (issue 15
+ * item 9). close_range(2) where the kernel has it, else a bounded loop.
+ */
+static void close_from(int lo, int hi)
+{
+	struct rlimit rl;
+	long max = 65536;
+
+	if (lo > hi)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
+		return;
+#endif
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < max)
+		max = (long)rl.rlim_cur;
+	for (long fd = lo; fd <= hi && fd < max; fd++)
+		close((int)fd);
+}
+
+static void close_inherited(int keep)
+{
+	close_from(3, keep - 1);
+	close_from(keep + 1, INT_MAX);
+}
+
 static void child_exec(const struct sup_opts *o, int outw, int errw, int execw, pid_t parent_pgrp)
 {
 	int e;
@@ -231,6 +262,7 @@ static void child_exec(const struct sup_opts *o, int outw, int errw, int execw, 
 		close(outw);
 	if (errw != STDOUT_FILENO && errw != STDERR_FILENO)
 		close(errw);
+	close_inherited(execw);
 	setpgid(0, 0);
 	/*
 	 * Interactive use: hand the terminal to the new group, or the command
@@ -392,6 +424,13 @@ int sup_run(const struct sup_opts *o, struct sup_result *r)
 			if (sig == SIGCHLD)
 				continue; /* reaped at the top of the loop */
 			if (sig == SIGURG)
+				continue;
+			/*
+			 * A write to our own broken stdout: the kernel queues SIGPIPE
+			 * (blocked signals are never discarded) as sent by us. It is
+			 * about our pipe, not the command's (issue 15 item 8).
+			 */
+			if (sig == SIGPIPE && si.ssi_pid == (uint32_t)getpid())
 				continue;
 			log_debug("forwarding signal %d to process group %d", sig, (int)pid);
 			kill(-pid, sig);

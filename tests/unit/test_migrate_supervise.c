@@ -141,6 +141,42 @@ static void tick_terminates(void **state)
 	assert_int_equal(sup_exit_code(&r), 143);
 }
 
+/* issue 15 item 8: our own broken stdout must never send SIGPIPE to the command */
+static void broken_stdout_no_sigpipe(void **state)
+{
+	int p[2], saved = dup(STDOUT_FILENO);
+	struct sup_result r;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	assert_int_equal(pipe(p), 0);
+	close(p[0]);
+	fflush(stdout);
+	dup2(p[1], STDOUT_FILENO);
+	close(p[1]);
+	r = run_sh("echo one; sleep 0.2; echo two; sleep 0.2; exit 5", 0, 1000, NULL);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(r.how, SUP_EXITED);
+	assert_int_equal(sup_exit_code(&r), 5);
+}
+
+/* issue 15 item 9: no descriptor but 0-2 reaches the command (the API socket) */
+static void descriptors_not_inherited(void **state)
+{
+	char script[128];
+	int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC, like libcurl's sockets */
+	struct sup_result r;
+
+	(void)state;
+	assert_true(fd > 2);
+	assert_int_equal(sup_init(), 0);
+	snprintf(script, sizeof(script), "[ -e /proc/$$/fd/%d ] && exit 9; exit 0", fd);
+	r = run_sh(script, 0, 1000, NULL);
+	close(fd);
+	assert_int_equal(sup_exit_code(&r), 0);
+}
+
 static void wait_returns_on_term(void **state)
 {
 	int64_t t0;
@@ -238,11 +274,17 @@ static void sidecar_specs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(exit_codes),        cmocka_unit_test(exec_failures),
-	    cmocka_unit_test(timeout_then_kill), cmocka_unit_test(leftovers_are_stopped),
-	    cmocka_unit_test(tick_terminates),   cmocka_unit_test(wait_returns_on_term),
-	    cmocka_unit_test(tcp_parse),         cmocka_unit_test(tcp_wait),
+	    cmocka_unit_test(exit_codes),
+	    cmocka_unit_test(exec_failures),
+	    cmocka_unit_test(timeout_then_kill),
+	    cmocka_unit_test(leftovers_are_stopped),
+	    cmocka_unit_test(tick_terminates),
+	    cmocka_unit_test(wait_returns_on_term),
+	    cmocka_unit_test(tcp_parse),
+	    cmocka_unit_test(tcp_wait),
 	    cmocka_unit_test(sidecar_specs),
+	    cmocka_unit_test(broken_stdout_no_sigpipe),
+	    cmocka_unit_test(descriptors_not_inherited),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
