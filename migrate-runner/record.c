@@ -148,21 +148,6 @@ int rec_write_file(const char *path, int create, const char *json)
 	return rc;
 }
 
-int rec_valid_name(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-		if (!alnum && !((c == '-' || c == '.') && i > 0 && i < n - 1))
-			return 0;
-	}
-	return 1;
-}
-
 int rec_valid_key(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
@@ -179,7 +164,7 @@ int rec_valid_key(const char *key)
 }
 
 struct candidate {
-	const char *key;
+	cJSON *item; /* deleted by pointer: a key may have had duplicates */
 	int64_t finished;
 	size_t bytes;
 };
@@ -190,7 +175,7 @@ static int cmp_candidate(const void *a, const void *b)
 
 	if (x->finished != y->finished)
 		return x->finished < y->finished ? -1 : 1;
-	return strcmp(x->key, y->key);
+	return strcmp(x->item->string, y->item->string);
 }
 
 /* finishedAt of a record value, or -1 when the value is not one of ours. */
@@ -210,12 +195,77 @@ static int64_t record_finished(const char *value)
 	return ms;
 }
 
+struct keyed {
+	cJSON *item;
+	size_t pos;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->item->string, y->item->string);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * A hostile or broken server may send duplicate keys; keep only the last
+ * of each (as Go's decoder, hence the API server, reads them), so that a
+ * key names exactly one item (issue 15 item 16: pruning by name freed one
+ * duplicate and then read the other's freed key). Returns 0 or -1 on OOM.
+ */
+static int drop_duplicate_keys(cJSON *data)
+{
+	struct keyed *all;
+	cJSON *item;
+	size_t n = 0, i = 0;
+
+	cJSON_ArrayForEach (item, data) {
+		if (!item->string)
+			return -1;
+		n++;
+	}
+	all = malloc((n ? n : 1) * sizeof(*all));
+	if (!all)
+		return -1;
+	cJSON_ArrayForEach (item, data) {
+		all[i].item = item;
+		all[i].pos = i;
+		i++;
+	}
+	qsort(all, n, sizeof(*all), cmp_keyed);
+	for (i = 0; i + 1 < n; i++)
+		if (strcmp(all[i].item->string, all[i + 1].item->string) == 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(data, all[i].item));
+	free(all);
+	return 0;
+}
+
+static int set_key(cJSON *data, const char *key, const char *value)
+{
+	cJSON *nv = cJSON_CreateString(value);
+
+	if (!nv)
+		return -1;
+	if (cJSON_GetObjectItemCaseSensitive(data, key)) {
+		if (!cJSON_ReplaceItemInObjectCaseSensitive(data, key, nv)) {
+			cJSON_Delete(nv);
+			return -1;
+		}
+	} else if (!cJSON_AddItemToObject(data, key, nv)) {
+		cJSON_Delete(nv);
+		return -1;
+	}
+	return 0;
+}
+
 int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, size_t max_bytes, size_t *pruned)
 {
-	cJSON *data, *item, *nv;
+	cJSON *data, *item;
 	struct candidate *cands = NULL;
 	size_t ncand = 0, nkeys = 0, bytes = 0, removed = 0;
-	int rc = -1;
 
 	if (pruned)
 		*pruned = 0;
@@ -228,18 +278,8 @@ int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, s
 		if (!data)
 			return -1;
 	}
-	nv = cJSON_CreateString(value);
-	if (!nv)
+	if (drop_duplicate_keys(data) != 0 || set_key(data, key, value) != 0)
 		return -1;
-	if (cJSON_GetObjectItemCaseSensitive(data, key)) {
-		if (!cJSON_ReplaceItemInObjectCaseSensitive(data, key, nv)) {
-			cJSON_Delete(nv);
-			return -1;
-		}
-	} else if (!cJSON_AddItemToObject(data, key, nv)) {
-		cJSON_Delete(nv);
-		return -1;
-	}
 
 	cJSON_ArrayForEach (item, data)
 		nkeys++;
@@ -254,7 +294,7 @@ int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, s
 		cands[ncand].finished = record_finished(item->valuestring);
 		if (cands[ncand].finished < 0)
 			continue;
-		cands[ncand].key = item->string;
+		cands[ncand].item = item;
 		cands[ncand].bytes = b;
 		ncand++;
 	}
@@ -262,15 +302,13 @@ int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, s
 	for (size_t i = 0; i < ncand && (nkeys > max_keys || bytes > max_bytes); i++) {
 		nkeys--;
 		bytes -= cands[i].bytes;
-		/* cands[i].key points into the item: delete last */
-		cJSON_DeleteItemFromObjectCaseSensitive(data, cands[i].key);
+		cJSON_Delete(cJSON_DetachItemViaPointer(data, cands[i].item));
 		removed++;
 	}
 	if (pruned)
 		*pruned = removed;
-	rc = 0;
 	free(cands);
-	return rc;
+	return 0;
 }
 
 static int cm_path(struct kube_client *kc, const char *name, char *buf, size_t len)
