@@ -1,10 +1,9 @@
 /*
- * cli.c - usage errors and name checks for the option parsers.
+ * cli.c - usage errors for the option parsers.
  */
 #include "cli.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "exitcodes.h"
 #include "log.h"
@@ -26,18 +25,4 @@ int cli_usage_error(const char *fmt, ...)
 	rc = cli_vusage_error(fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-int cli_dns_subdomain(const char *s, size_t max)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-			return 0;
-	}
-	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
 }

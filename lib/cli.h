@@ -15,11 +15,6 @@
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_vusage_error(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
-/*
- * 1 when s is an RFC 1123 DNS subdomain of at most max characters: what
- * Kubernetes accepts as the name of a Job or a ConfigMap (max 253) and Helm
- * as a release name (max 53).
- */
-int cli_dns_subdomain(const char *s, size_t max);
+/* Name checks for option values: names.h. */
 
 #endif

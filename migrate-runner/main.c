@@ -22,6 +22,7 @@
 #include "exitcodes.h"
 #include "kube.h"
 #include "log.h"
+#include "names.h"
 
 #include "lock.h"
 #include "record.h"
@@ -360,10 +361,10 @@ static int parse_args(struct config *c, int argc, char **argv)
 		return usage_error("no command given: " PROG " [OPTIONS] -- COMMAND [ARG...]");
 	c->argv = argv + optind;
 
-	if (c->lock && !rec_valid_name(c->lock))
+	if (c->lock && !name_is_dns_subdomain(c->lock, 253))
 		return usage_error("invalid --lock '%s': want a Kubernetes object name (lowercase, digits, '-', '.')",
 		                   c->lock);
-	if (c->record && !rec_valid_name(c->record))
+	if (c->record && !name_is_dns_subdomain(c->record, 253))
 		return usage_error("invalid --record '%s': want a ConfigMap name (lowercase, digits, '-', '.')",
 		                   c->record);
 	c->job = env("JOB_NAME");

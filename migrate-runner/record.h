@@ -72,9 +72,6 @@ int rec_write_file(const char *path, int create, const char *json);
  */
 int rec_cm_put(cJSON *cm, const char *key, const char *value, size_t max_keys, size_t max_bytes, size_t *pruned);
 
-/* An object name (DNS subdomain): [a-z0-9.-], alphanumeric ends, <= 253. */
-int rec_valid_name(const char *name);
-
 /* A ConfigMap key must be [-._a-zA-Z0-9]+, at most 253 bytes. */
 int rec_valid_key(const char *key);
 

@@ -28,6 +28,7 @@
 #include "json.h"
 #include "kube.h"
 #include "log.h"
+#include "names.h"
 #include "verdict.h"
 #include "watch.h"
 
@@ -216,7 +217,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->release = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
-	if (!cli_dns_subdomain(o->release, 53))
+	if (!name_is_dns_subdomain(o->release, 53))
 		return cli_usage_error(
 		    "invalid release name \"%s\" (at most 53 lowercase letters, digits, '-' and '.')", o->release);
 	if (o->ns && !*o->ns)

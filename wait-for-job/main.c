@@ -22,6 +22,7 @@
 #include "json.h"
 #include "kube.h"
 #include "log.h"
+#include "names.h"
 #include "verdict.h"
 #include "watch.h"
 
@@ -168,11 +169,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return cli_usage_error("give either JOB_NAME or --selector, not both (%s)", o->job);
 	if (!o->job && !o->selector)
 		return cli_usage_error("missing JOB_NAME (or --selector)");
-	if (o->job && !cli_dns_subdomain(o->job, 253))
+	if (o->ns && !name_is_dns_label(o->ns))
+		return cli_usage_error("invalid namespace \"%s\" (lowercase letters, digits and '-')", o->ns);
+	if (o->job && !name_is_dns_subdomain(o->job, 253))
 		return cli_usage_error("invalid Job name \"%s\" (lowercase letters, digits, '-' and '.')", o->job);
 	if (o->record && o->selector)
 		return cli_usage_error("--record works with a JOB_NAME, not with --selector (%s)", o->selector);
-	if (o->record && !cli_dns_subdomain(o->record, 253))
+	if (o->record && !name_is_dns_subdomain(o->record, 253))
 		return cli_usage_error("invalid ConfigMap name \"%s\"", o->record);
 	return 0;
 }
