@@ -252,73 +252,103 @@ static int64_t jitter(struct lock *l, int64_t ms)
 
 static int transient(int rc) { return rc == KUBE_EUNAVAILABLE || rc == KUBE_ETIMEOUT; }
 
+struct acquiring {
+	struct lock_observation obs;
+	int announced, unavailable, conflicts;
+};
+
+/* Someone else holds it: say so once per holder. */
+static void announce_holder(struct lock *l, struct acquiring *a, const cJSON *cur, int64_t until_expiry)
+{
+	const char *who = json_str(cur, "spec.holderIdentity");
+	char d[32];
+
+	a->conflicts = 0;
+	if (a->announced && strcmp(who, l->other) == 0)
+		return;
+	dur_format(until_expiry, d, sizeof(d));
+	snprintf(l->other, sizeof(l->other), "%s", who);
+	log_info("lock %s is held by %s; waiting (it expires in %s unless renewed)", l->name, l->other, d);
+	a->announced = 1;
+}
+
+/*
+ * One round: read, decide, write. Returns LOCK_ACQUIRED, LOCK_ERROR, or -1
+ * to sleep and try again (held by someone else, unreachable, or a 409).
+ */
+static int try_acquire(struct lock *l, struct acquiring *a, int64_t deadline_ms, struct kube_error *err)
+{
+	cJSON *cur = NULL, *want;
+	const char *method;
+	enum lock_verdict v = LOCK_FREE;
+	int64_t until_expiry = 0;
+	int rc = kube_get_json(l->kc, l->path, req_deadline(deadline_ms), &cur, err);
+
+	if (rc == KUBE_ENOMEM) {
+		oom(err);
+		return LOCK_ERROR;
+	}
+	if (rc != KUBE_OK && rc != KUBE_ENOTFOUND) {
+		if (!transient(rc))
+			return LOCK_ERROR;
+		if (!a->unavailable++)
+			log_warn("lock %s: %s; retrying until the lock timeout", l->name, err->message);
+		return -1;
+	}
+	a->unavailable = 0;
+	if (cur) {
+		v = lock_decide(cur, l->holder, kube_now_ms(), l->lease_s, &a->obs, &until_expiry);
+		if (v == LOCK_HELD) {
+			announce_holder(l, a, cur, until_expiry);
+			cJSON_Delete(cur);
+			return -1;
+		}
+		if (v == LOCK_EXPIRED)
+			log_warn("lock %s: holder %s stopped renewing its lease %lld s ago; taking over", l->name,
+			         json_str(cur, "spec.holderIdentity"),
+			         (long long)json_int(cur, "spec.leaseDurationSeconds", l->lease_s));
+	}
+	method = cur ? "PUT" : "POST";
+	want = build(l, cur, v != LOCK_OURS || !l->held, 0);
+	cJSON_Delete(cur);
+	if (!want) {
+		oom(err);
+		return LOCK_ERROR;
+	}
+	rc = write_lease(l, method, want, req_deadline(deadline_ms), err);
+	cJSON_Delete(want);
+	if (rc == KUBE_OK) {
+		l->held = 1;
+		l->last_renew_ms = kube_now_ms();
+		memset(err, 0, sizeof(*err));
+		return LOCK_ACQUIRED;
+	}
+	if (rc == KUBE_ECONFLICT) {
+		/* someone else was faster (look again after a pause), or a server that always says 409 */
+		if (++a->conflicts == 5)
+			log_warn("lock %s: %d write conflicts (409) in a row; backing off", l->name, a->conflicts);
+		else
+			log_debug("lock %s: write conflict (409); re-reading", l->name);
+		return -1;
+	}
+	return transient(rc) ? -1 : LOCK_ERROR;
+}
+
 int lock_acquire(struct lock *l, int64_t deadline_ms, int (*wait_cb)(void *ctx, int64_t ms), void *ctx,
                  struct kube_error *err)
 {
-	struct lock_observation obs = {{0}, 0};
+	struct acquiring a;
 	/* the first re-reads come soon: a released lock is taken within ~0.1 s */
 	int64_t backoff = 100;
-	int announced = 0, unavailable = 0;
 
+	memset(&a, 0, sizeof(a));
 	memset(err, 0, sizeof(*err));
 	for (;;) {
-		cJSON *cur = NULL, *want = NULL;
-		const char *method = "PUT";
-		int64_t now, until_expiry = 0, sleep_ms;
-		int rc;
+		int rc = try_acquire(l, &a, deadline_ms, err);
+		int64_t now, sleep_ms;
 
-		rc = kube_get_json(l->kc, l->path, req_deadline(deadline_ms), &cur, err);
-		if (rc == KUBE_ENOTFOUND) {
-			want = build(l, NULL, 1, 0);
-			method = "POST";
-		} else if (rc == KUBE_OK) {
-			enum lock_verdict v;
-
-			unavailable = 0;
-			v = lock_decide(cur, l->holder, kube_now_ms(), l->lease_s, &obs, &until_expiry);
-			if (v == LOCK_HELD) {
-				const char *who = json_str(cur, "spec.holderIdentity");
-				if (!announced || strcmp(who, l->other) != 0) {
-					char d[32];
-					dur_format(until_expiry, d, sizeof(d));
-					snprintf(l->other, sizeof(l->other), "%s", who);
-					log_info("lock %s is held by %s; waiting (it expires in %s unless renewed)",
-					         l->name, l->other, d);
-					announced = 1;
-				}
-			} else {
-				if (v == LOCK_EXPIRED)
-					log_warn(
-					    "lock %s: holder %s stopped renewing its lease %lld s ago; taking over",
-					    l->name, json_str(cur, "spec.holderIdentity"),
-					    (long long)json_int(cur, "spec.leaseDurationSeconds", l->lease_s));
-				want = build(l, cur, v != LOCK_OURS || !l->held, 0);
-			}
-		} else if (!transient(rc)) {
-			return LOCK_ERROR;
-		} else if (!unavailable++) {
-			log_warn("lock %s: %s; retrying until the lock timeout", l->name, err->message);
-		}
-		if (want) {
-			rc = write_lease(l, method, want, req_deadline(deadline_ms), err);
-			cJSON_Delete(want);
-			cJSON_Delete(cur);
-			if (rc == KUBE_OK) {
-				l->held = 1;
-				l->last_renew_ms = kube_now_ms();
-				memset(err, 0, sizeof(*err));
-				return LOCK_ACQUIRED;
-			}
-			if (rc == KUBE_ECONFLICT) /* someone else was faster: look again */
-				continue;
-			if (!transient(rc))
-				return LOCK_ERROR;
-		} else if (rc == KUBE_OK) {
-			cJSON_Delete(cur);
-		} else if (rc == KUBE_ENOMEM) {
-			oom(err);
-			return LOCK_ERROR;
-		}
+		if (rc >= 0)
+			return rc;
 		now = kube_now_ms();
 		if (now >= deadline_ms)
 			return LOCK_TIMEOUT;
@@ -332,81 +362,70 @@ int lock_acquire(struct lock *l, int64_t deadline_ms, int (*wait_cb)(void *ctx, 
 	}
 }
 
-int lock_renew(struct lock *l, int64_t deadline_ms, struct kube_error *err)
+enum put_rc {
+	PUT_DONE,
+	PUT_GONE, /* deleted, or someone else holds it now */
+	PUT_ERROR,
+};
+
+/*
+ * Write our copy of the Lease, renewed or released (the one "PUT, on 409
+ * re-read" loop). On 409 re-read it: still ours (our own retried write
+ * bumped the version) means try again on the fresh copy, up to 3 times;
+ * someone else's means it is gone.
+ */
+static enum put_rc put_ours(struct lock *l, int release, int64_t deadline_ms, struct kube_error *err)
 {
 	for (int round = 0; round < 3; round++) {
-		cJSON *want = build(l, l->lease, 0, 0), *cur = NULL;
+		cJSON *want = build(l, l->lease, 0, release), *cur = NULL;
 		const char *who;
 		int rc;
 
 		if (!want) {
 			oom(err);
-			return LOCK_RENEW_ERR;
+			return PUT_ERROR;
 		}
 		rc = write_lease(l, "PUT", want, deadline_ms, err);
 		cJSON_Delete(want);
-		if (rc == KUBE_OK) {
-			l->last_renew_ms = kube_now_ms();
-			return LOCK_RENEWED;
-		}
-		if (rc == KUBE_ENOTFOUND) {
-			l->held = 0;
-			return LOCK_LOST;
-		}
+		if (rc == KUBE_OK)
+			return PUT_DONE;
 		if (rc != KUBE_ECONFLICT)
-			return LOCK_RENEW_ERR;
-		/* 409: still ours with a newer version (e.g. a retried write), or taken? */
+			return rc == KUBE_ENOTFOUND ? PUT_GONE : PUT_ERROR;
 		rc = kube_get_json(l->kc, l->path, deadline_ms, &cur, err);
-		if (rc == KUBE_ENOTFOUND) {
-			l->held = 0;
-			return LOCK_LOST;
-		}
 		if (rc != KUBE_OK)
-			return LOCK_RENEW_ERR;
+			return rc == KUBE_ENOTFOUND ? PUT_GONE : PUT_ERROR;
 		who = json_str(cur, "spec.holderIdentity");
 		if (!who || strcmp(who, l->holder) != 0) {
 			snprintf(l->other, sizeof(l->other), "%s", who ? who : "");
 			cJSON_Delete(cur);
-			l->held = 0;
-			return LOCK_LOST;
+			return PUT_GONE;
 		}
 		cJSON_Delete(l->lease);
 		l->lease = cur;
 	}
-	return LOCK_RENEW_ERR;
+	err->rc = KUBE_ECONFLICT;
+	snprintf(err->message, sizeof(err->message), "Lease %s kept changing (409); gave up", l->name);
+	return PUT_ERROR;
+}
+
+int lock_renew(struct lock *l, int64_t deadline_ms, struct kube_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	switch (put_ours(l, 0, deadline_ms, err)) {
+	case PUT_DONE: l->last_renew_ms = kube_now_ms(); return LOCK_RENEWED;
+	case PUT_GONE: l->held = 0; return LOCK_LOST;
+	default: return LOCK_RENEW_ERR;
+	}
 }
 
 int lock_release(struct lock *l, int64_t deadline_ms, struct kube_error *err)
 {
 	memset(err, 0, sizeof(*err));
-	for (int round = 0; l->held && round < 3; round++) {
-		cJSON *want = build(l, l->lease, 0, 1), *cur = NULL;
-		const char *who;
-		int rc;
-
-		if (!want) {
-			oom(err);
-			return KUBE_ENOMEM;
-		}
-		rc = write_lease(l, "PUT", want, deadline_ms, err);
-		cJSON_Delete(want);
-		if (rc == KUBE_OK || rc == KUBE_ENOTFOUND) {
-			l->held = 0;
-			return KUBE_OK;
-		}
-		if (rc != KUBE_ECONFLICT)
-			return rc;
-		rc = kube_get_json(l->kc, l->path, deadline_ms, &cur, err);
-		if (rc != KUBE_OK)
-			return rc == KUBE_ENOTFOUND ? KUBE_OK : rc;
-		who = json_str(cur, "spec.holderIdentity");
-		if (!who || strcmp(who, l->holder) != 0) {
-			cJSON_Delete(cur);
-			l->held = 0;
-			return KUBE_OK; /* not ours any more: nothing to release */
-		}
-		cJSON_Delete(l->lease);
-		l->lease = cur;
-	}
-	return l->held ? KUBE_ECONFLICT : KUBE_OK;
+	if (!l->held)
+		return KUBE_OK;
+	if (put_ours(l, 1, deadline_ms, err) == PUT_ERROR)
+		return err->rc != KUBE_OK ? (int)err->rc : KUBE_ECONFLICT;
+	/* released, or not ours any more: nothing to release */
+	l->held = 0;
+	return KUBE_OK;
 }

@@ -220,6 +220,37 @@ static void conflicts(void **state)
 	fk_reset();
 }
 
+/*
+ * Issue 15 item 6: a server that answers every write 409 made lock_acquire
+ * spin without sleeping, past --lock-timeout and deaf to signals.
+ */
+static void persistent_conflict_is_bounded(void **state)
+{
+	struct lock *a;
+	struct kube_error err;
+	int64_t t0;
+
+	(void)state;
+	fk_reset();
+	fk_put_raw(LEASE, lease(NULL, "x", "0", 30));
+	a = lock_new(&fk_client, "mig", "pod-a", 30);
+	fk_conflicts = 1000;
+	waits = 0;
+	t0 = fk_clock;
+	assert_int_equal(lock_acquire(a, fk_clock + 5000, fake_wait, NULL, &err), LOCK_TIMEOUT);
+	assert_true(fk_clock - t0 >= 5000);
+	assert_true(waits >= 3);
+	assert_true(fk_requests < 40); /* backed off: not hundreds of requests */
+	assert_int_equal(err.rc, KUBE_ECONFLICT);
+	/* and a signal ends it */
+	stop_after = 2;
+	assert_int_equal(lock_acquire(a, fk_clock + 60000, fake_wait, NULL, &err), LOCK_INTERRUPTED);
+	stop_after = -1;
+	fk_conflicts = 0;
+	lock_free(a);
+	fk_reset();
+}
+
 static void errors(void **state)
 {
 	struct lock *a;
@@ -264,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(retake_own_lease),
 	    cmocka_unit_test(conflicts),
 	    cmocka_unit_test(errors),
+	    cmocka_unit_test(persistent_conflict_is_bounded),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
