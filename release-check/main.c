@@ -54,21 +54,8 @@ enum kind_index {
 	K_COUNT = VERDICT_NKINDS,
 };
 
-static const struct kind_info {
-	const char *key;      /* array in the evaluator's input */
-	const char *prefix;   /* API path of the group/version */
-	const char *resource; /* plural */
-	const char *group;    /* for RBAC rules: "" = core */
-	const char *what;     /* resource.group, for messages */
-} kinds[K_COUNT] = {
-    {VERDICT_KEY_RELEASES, "/api/v1", "secrets", "", "secrets"},
-    {VERDICT_KEY_DEPLOYMENTS, "/apis/apps/v1", "deployments", "apps", "deployments.apps"},
-    {VERDICT_KEY_REPLICASETS, "/apis/apps/v1", "replicasets", "apps", "replicasets.apps"},
-    {VERDICT_KEY_STATEFULSETS, "/apis/apps/v1", "statefulsets", "apps", "statefulsets.apps"},
-    {VERDICT_KEY_DAEMONSETS, "/apis/apps/v1", "daemonsets", "apps", "daemonsets.apps"},
-    {VERDICT_KEY_JOBS, "/apis/batch/v1", "jobs", "batch", "jobs.batch"},
-    {VERDICT_KEY_PODS, "/api/v1", "pods", "", "pods"},
-};
+/* the collections and their RBAC names: verdict_kinds[] (verdict.c), one entry per kind */
+#define kinds verdict_kinds
 
 struct opts {
 	const char *release, *ns, *kubeconfig, *context, *selector;
@@ -382,7 +369,7 @@ static void on_row(void *ctx, const struct verdict_row *r, int gone)
 static int evaluate(struct check *c)
 {
 	struct verdict_opts vo;
-	int64_t now = rc_wall_ms();
+	int64_t now = kube_now_ms(); /* graces run on the monotonic clock, from our first sighting */
 
 	memset(&vo, 0, sizeof(vo));
 	vo.release = c->o->no_helm ? NULL : c->o->release;
@@ -412,10 +399,10 @@ static int evaluate(struct check *c)
 /* The watch alarm: the earliest of a grace expiring and a pending redraw. */
 static void set_alarm(struct check *c);
 
-/* recheck_at_ms (wall clock) on the kube_now_ms clock, a little after */
+/* recheck_at_ms is on the kube_now_ms clock (evaluate): a little after it */
 static int64_t recheck_mono(const struct check *c)
 {
-	int64_t now = kube_now_ms(), at = now + (c->cnt.recheck_at_ms - rc_wall_ms()) + 5;
+	int64_t now = kube_now_ms(), at = c->cnt.recheck_at_ms + 5;
 	return at < now ? now : at;
 }
 
@@ -796,8 +783,8 @@ static void print_json_report(struct check *c, const char *verdict, int code, co
 			int64_t since;
 			if (i >= c->res.nrows)
 				break;
-			/* since_ms is on the wall clock of the updates */
-			since = c->res.rows[i].since_ms - c->start_wall;
+			/* since_ms is on the monotonic clock of the updates */
+			since = c->res.rows[i].since_ms - c->start_mono;
 			cJSON_AddNumberToObject(o, "sinceSeconds", (double)(since > 0 ? since : 0) / 1000.0);
 			i++;
 		}
@@ -827,7 +814,7 @@ static void finish_table(struct check *c)
 /* 403: which verb on which resource, for whom, and the Role rule that fixes it. */
 static void print_rbac_hint(struct check *c, const struct kube_error *err)
 {
-	const struct kind_info *ki = NULL;
+	const struct verdict_kind_info *ki = NULL;
 	const char *verb = err->reason[0] ? err->reason : "list";
 	size_t k;
 
@@ -913,7 +900,8 @@ static int run(int argc, char **argv)
 	snprintf(helm_sel, sizeof(helm_sel), "owner=helm,name=%s", o.release);
 	memset(specs, 0, sizeof(specs));
 	for (k = c.first_spec, nspecs = 0; k < K_COUNT; k++, nspecs++) {
-		snprintf(paths[k], sizeof(paths[k]), "%s/namespaces/%s/%s", kinds[k].prefix, c.ns, kinds[k].resource);
+		snprintf(paths[k], sizeof(paths[k]), "%s/namespaces/%s/%s", kinds[k].api_prefix, c.ns,
+		         kinds[k].resource);
 		specs[nspecs].path = paths[k];
 		specs[nspecs].what = kinds[k].what;
 		specs[nspecs].label_selector = k == K_RELEASES ? helm_sel : o.selector;

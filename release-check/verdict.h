@@ -43,7 +43,22 @@ enum verdict_kind {
 	VERDICT_PODS,
 	VERDICT_NKINDS,
 };
-extern const char *const verdict_kind_key[VERDICT_NKINDS]; /* VERDICT_KEY_* */
+
+/*
+ * One entry per kind (verdict.c): its key in verdict_eval's input, the
+ * kind of its rows, where they come in the result, the API collection to
+ * list and watch, and the rules (internal.h, opaque here).
+ */
+struct rc_kind_hooks;
+struct verdict_kind_info {
+	const char *key;      /* VERDICT_KEY_* */
+	const char *row_kind; /* "Deployment" */
+	int row_rank;         /* rows are ordered by it */
+	const char *api_prefix, *resource, *group,
+	    *what; /* "/apis/apps/v1", "deployments", "apps", "deployments.apps" */
+	const struct rc_kind_hooks *hooks;
+};
+extern const struct verdict_kind_info verdict_kinds[VERDICT_NKINDS];
 
 enum verdict {
 	VERDICT_PROGRESSING = 0,
@@ -89,6 +104,7 @@ struct verdict_row {
 	 */
 	char grace_key[VERDICT_KEY_LEN];
 	int64_t fails_at_ms;
+	int grace_ok; /* the graced state turns ok, not failed, at fails_at_ms (the --min-ready window) */
 	/*
 	 * When the object entered this status and state (opts->now_ms of the
 	 * evaluation that first saw them; verdict_eval: now).
@@ -104,14 +120,23 @@ struct verdict_row {
 typedef int64_t (*verdict_first_seen_fn)(const void *ctx, const char *grace_key);
 
 struct verdict_opts {
-	const char *release;              /* Helm release name, or NULL: no release record expected */
-	int64_t now_ms;                   /* wall clock, ms since the epoch */
-	int64_t pull_grace_ms;            /* grace for image pull / container config errors; <0 = default 60 s */
+	const char *release; /* Helm release name, or NULL: no release record expected */
+	/*
+	 * The caller's clock in ms, on which every grace is measured from when
+	 * the caller first saw the state: release-check passes its monotonic
+	 * clock. Never compared with a server timestamp (a CI clock that is
+	 * off would fail or pass a grace at once).
+	 */
+	int64_t now_ms;
+	int64_t pull_grace_ms;  /* grace for image pulls that may heal, CreateContainerConfigError; <0 = default 60 s */
+	int64_t sched_grace_ms; /* grace for an Unschedulable pod with no sign of scale-up; <=0 = default 5 min */
+	int64_t min_ready_ms;   /* a pod counts once Ready without a restart this long; 0 = at once */
 	verdict_first_seen_fn first_seen; /* may be NULL */
 	const void *first_seen_ctx;
 };
 
 #define VERDICT_DEFAULT_PULL_GRACE_MS 60000
+#define VERDICT_DEFAULT_SCHED_GRACE_MS 300000
 
 struct verdict_result {
 	enum verdict verdict;
@@ -120,6 +145,7 @@ struct verdict_result {
 	size_t nrows;
 	size_t nconsidered;    /* workloads and pods that counted */
 	int64_t recheck_at_ms; /* earliest fails_at_ms of a progressing row, 0 = none */
+	int64_t now_ms;        /* opts->now_ms of the update the rows are of */
 	/* the Helm release record, when one was found */
 	int64_t helm_revision; /* -1: none */
 	char helm_status[32];
@@ -205,10 +231,12 @@ const char *verdict_name(enum verdict v);               /* "healthy", "failed", 
 const char *verdict_status_name(enum verdict_status s); /* "ok", "progressing", "failed", "ignored" */
 
 /*
- * The machine-readable form of one row / of the whole result. The caller
+ * The machine-readable form of one row / of the whole result (a graced
+ * row says "failsInSeconds" / "readyInSeconds" from now_ms; the result's
+ * now_ms is that of its update). The caller
  * cJSON_Deletes the returned tree; NULL when out of memory.
  */
-cJSON *verdict_row_json(const struct verdict_row *row);
+cJSON *verdict_row_json(const struct verdict_row *row, int64_t now_ms);
 cJSON *verdict_result_json(const struct verdict_result *r);
 
 /*

@@ -6,43 +6,28 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jobstatus.h"
 #include "json.h"
 
-static void copy_cond(const cJSON *job, const char *type, struct job_state *out)
-{
-	const cJSON *c = json_condition(job, type);
-	const char *r = json_str(c, "reason");
-	const char *m = json_str(c, "message");
-
-	snprintf(out->reason, sizeof(out->reason), "%s", r ? r : type);
-	snprintf(out->message, sizeof(out->message), "%s", m ? m : "");
-}
-
+/* lib/jobstatus.c is the one rule (release-check judges Jobs by it too). */
 void job_evaluate(const cJSON *job, struct job_state *out)
 {
+	struct jobstatus js;
+
 	memset(out, 0, sizeof(*out));
-	out->active = json_int(job, "status.active", 0);
-	out->succeeded = json_int(job, "status.succeeded", 0);
-	out->failed = json_int(job, "status.failed", 0);
-	out->ready = json_int(job, "status.ready", 0);
-	out->suspended = json_condition_true(job, "Suspended") || json_bool(job, "spec.suspend");
-	out->verdict = JOB_RUNNING;
-	/*
-	 * FailureTarget/SuccessCriteriaMet come first (1.31+): the Job is
-	 * decided while its pods are still terminating.
-	 */
-	if (json_condition_true(job, "Failed")) {
-		out->verdict = JOB_FAILED;
-		copy_cond(job, "Failed", out);
-	} else if (json_condition_true(job, "FailureTarget")) {
-		out->verdict = JOB_FAILED;
-		copy_cond(job, "FailureTarget", out);
-	} else if (json_condition_true(job, "Complete")) {
-		out->verdict = JOB_SUCCEEDED;
-		copy_cond(job, "Complete", out);
-	} else if (json_condition_true(job, "SuccessCriteriaMet")) {
-		out->verdict = JOB_SUCCEEDED;
-		copy_cond(job, "SuccessCriteriaMet", out);
+	jobstatus_eval(job, &js);
+	/* for display: a missing counter is shown as 0 (it decided nothing) */
+	out->active = js.active < 0 ? 0 : js.active;
+	out->succeeded = js.succeeded < 0 ? 0 : js.succeeded;
+	out->failed = js.failed < 0 ? 0 : js.failed;
+	out->ready = js.ready < 0 ? 0 : js.ready;
+	out->suspended = js.phase == JOBSTATUS_SUSPENDED;
+	out->verdict = js.phase == JOBSTATUS_SUCCEEDED ? JOB_SUCCEEDED
+	               : js.phase == JOBSTATUS_FAILED  ? JOB_FAILED
+	                                               : JOB_RUNNING;
+	if (out->verdict != JOB_RUNNING) {
+		snprintf(out->reason, sizeof(out->reason), "%s", js.reason);
+		snprintf(out->message, sizeof(out->message), "%s", js.message);
 	}
 }
 

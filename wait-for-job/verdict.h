@@ -21,10 +21,11 @@ struct job_state {
 };
 
 /*
- * Complete or SuccessCriteriaMet = True -> succeeded; Failed or
- * FailureTarget = True -> failed; anything else -> running. Counters never
- * decide: "0 active" is not "done", and a pod that failed before a retry
- * succeeded does not make the Job failed.
+ * lib/jobstatus.h's rule: a terminal condition (Complete/SuccessCriteriaMet
+ * -> succeeded, Failed/FailureTarget -> failed), else the counters the API
+ * defines (succeeded >= completions, failed > backoffLimit), else running
+ * (suspended: running with suspended set). "0 active" is not "done", and
+ * a pod that failed before a retry succeeded does not make the Job failed.
  */
 void job_evaluate(const cJSON *job, struct job_state *out);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../../lib/json.c"
-#include "../../release-check/verdict.c"
+#include "../unit/rc_sources.h"
 #include "../unit/verdict_compare.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,7 +39,7 @@ static void check_other_paths(const cJSON *doc, const struct verdict_opts *o, co
 	/* pods before their owners: every lookup changes on the way */
 	for (k = VERDICT_NKINDS; k-- > 0;) {
 		const cJSON *it;
-		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k])) {
+		cJSON_ArrayForEach (it, rc_arr(doc, verdict_kinds[k].key)) {
 			if (verdict_store_put(st, (enum verdict_kind)k, it) < 0 ||
 			    verdict_store_update(st, o, NULL, NULL, NULL) < 0)
 				goto out;

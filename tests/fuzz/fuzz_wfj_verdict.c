@@ -4,6 +4,7 @@
  * JSON string within JSON). The first byte picks the record key.
  */
 #include "../../lib/json.c"
+#include "../../lib/jobstatus.c"
 #include "../../wait-for-job/verdict.c"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);

@@ -21,7 +21,7 @@
 #include "../../lib/kubeconfig.c"
 #include "../../lib/kube.c"
 #include "../../lib/watch.c"
-#include "../../release-check/verdict.c"
+#include "rc_sources.h"
 #include "../../release-check/main.c"
 
 static int parse(struct opts *o, ...)

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "../../lib/json.c"
+#include "../../lib/jobstatus.c"
 #include "../../wait-for-job/verdict.c"
 
 static enum job_verdict eval(const char *json, struct job_state *st)

@@ -17,11 +17,11 @@ static cJSON *vc_pruned(const cJSON *doc)
 	size_t k;
 
 	for (k = 0; pruned && k < VERDICT_NKINDS; k++) {
-		const cJSON *a = arr(doc, verdict_kind_key[k]), *it;
+		const cJSON *a = rc_arr(doc, verdict_kinds[k].key), *it;
 		cJSON *pa;
 		if (!a)
 			continue;
-		pa = cJSON_AddArrayToObject(pruned, verdict_kind_key[k]);
+		pa = cJSON_AddArrayToObject(pruned, verdict_kinds[k].key);
 		if (!pa) {
 			cJSON_Delete(pruned);
 			return NULL;
@@ -39,11 +39,11 @@ static int vc_comparable(const cJSON *doc)
 
 	for (k = 0; k < VERDICT_NKINDS; k++) {
 		const cJSON *it, *jt;
-		cJSON_ArrayForEach (it, arr(doc, verdict_kind_key[k])) {
-			if (!cJSON_IsObject(it) || !obj_id(it))
+		cJSON_ArrayForEach (it, rc_arr(doc, verdict_kinds[k].key)) {
+			if (!cJSON_IsObject(it) || !rc_obj_id(it))
 				return 0;
 			for (jt = it->next; jt; jt = jt->next)
-				if (cJSON_IsObject(jt) && obj_id(jt) && strcmp(obj_id(it), obj_id(jt)) == 0)
+				if (cJSON_IsObject(jt) && rc_obj_id(jt) && strcmp(rc_obj_id(it), rc_obj_id(jt)) == 0)
 					return 0;
 		}
 	}
