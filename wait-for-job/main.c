@@ -48,10 +48,23 @@ struct tracked {
 	int live; /* still in the latest view */
 };
 
+/* The Role rule that lets us read one watched collection (for 403 hints). */
+struct rbac_rule {
+	const char *api_group; /* "" for the core group */
+	const char *resource;
+	const char *name; /* the resourceNames entry, or NULL (a label selector) */
+};
+
 struct waiter {
 	const struct opts *o;
 	const char *ns;
+	char timeout[32]; /* --timeout as printed, "none" without one */
 	int check_once;
+	/* what is watched */
+	struct watch_spec specs[2];
+	struct rbac_rule rules[2];
+	size_t nspecs;
+	char paths[2][512], fields[2][300];
 	int synced[2];
 	int listing[2]; /* between RESET and SYNCED of a (re)list */
 	/* single-Job mode */
@@ -378,47 +391,98 @@ static void on_unavailable(void *ctx, const struct kube_error *e)
 	log_warn("API server unavailable: %s; retrying with backoff", e->message);
 }
 
-static void print_failure(struct waiter *w)
+/* " at TIME" when the record has a finish time, else "" */
+static const char *at_time(const struct record_state *r, char *buf, size_t len)
 {
-	const struct record_state *r = &w->rec;
-
-	if (w->decided_by_record) {
-		log_error("job %s is gone; its recorded outcome is: failed (%s%s%s)", w->o->job,
-		          r->reason[0] ? r->reason : "unknown", r->finished_at[0] ? " at " : "", r->finished_at);
-	} else {
-		log_error("job %s failed: %s%s%s (failed pods: %lld)", w->failed_name, w->failed_state.reason,
-		          w->failed_state.message[0] ? ": " : "", w->failed_state.message,
-		          (long long)w->failed_state.failed);
-	}
-	if (r->present && r->verdict == JOB_FAILED) {
-		char d[32] = "";
-		if (r->duration >= 0)
-			dur_format((int64_t)(r->duration * 1000), d, sizeof(d));
-		if (r->signal > 0)
-			log_error("migration killed by signal %lld%s%s", (long long)r->signal, d[0] ? " after " : "",
-			          d);
-		else if (r->exit_code >= 0)
-			log_error("migration exited with code %lld%s%s", (long long)r->exit_code, d[0] ? " after " : "",
-			          d);
-		if (r->output_tail[0])
-			log_error("migration output (last lines):\n%s", r->output_tail);
-	}
+	buf[0] = '\0';
+	if (r->finished_at[0])
+		snprintf(buf, len, " at %s", r->finished_at);
+	return buf;
 }
 
-static void print_rbac_hint(struct waiter *w, struct kube_client *kc, const struct kube_error *e)
+/* What the record says about the migration process itself. */
+static void print_record_details(const struct record_state *r)
 {
-	/* watch_run names the collection first: "cannot watch configmaps (/api/v1/...)" */
-	int cm = strstr(e->message, " configmaps (/api/") != NULL;
+	char d[32] = "", after[48] = "";
 
+	if (r->duration >= 0) {
+		dur_format((int64_t)(r->duration * 1000), d, sizeof(d));
+		snprintf(after, sizeof(after), " after %s", d);
+	}
+	if (r->signal > 0)
+		log_error("migration killed by signal %lld%s", (long long)r->signal, after);
+	else if (r->exit_code >= 0)
+		log_error("migration exited with code %lld%s", (long long)r->exit_code, after);
+	if (r->output_tail[0])
+		log_error("migration output (last lines):\n%s", r->output_tail);
+}
+
+static void print_failure(const struct waiter *w)
+{
+	const struct record_state *r = &w->rec;
+	const struct job_state *f = &w->failed_state;
+	char at[64];
+
+	if (w->decided_by_record)
+		log_error("job %s is gone; its recorded outcome is: failed (%s%s)", w->o->job,
+		          r->reason[0] ? r->reason : "unknown", at_time(r, at, sizeof(at)));
+	else if (f->message[0])
+		log_error("job %s failed: %s: %s (failed pods: %lld)", w->failed_name, f->reason, f->message,
+		          (long long)f->failed);
+	else
+		log_error("job %s failed: %s (failed pods: %lld)", w->failed_name, f->reason, (long long)f->failed);
+	if (r->present && r->verdict == JOB_FAILED)
+		print_record_details(r);
+}
+
+static void print_success(const struct waiter *w)
+{
+	char el[32], at[64];
+
+	dur_format(kube_now_ms() - w->start_ms, el, sizeof(el));
+	if (w->decided_by_record)
+		log_info("job %s is gone; its recorded outcome is: succeeded%s (waited %s)", w->o->job,
+		         at_time(&w->rec, at, sizeof(at)), el);
+	else if (w->o->job)
+		log_info("job %s succeeded (%s) after %s", w->o->job, w->job.reason, el);
+	else
+		log_info("all %zu jobs matching %s succeeded after %s", w->njobs, w->o->selector, el);
+}
+
+/*
+ * The watched collection the server refused. watch_run's message names it
+ * as "cannot VERB WHAT (PATH): ..." (watch.h); PATH is one of ours, so the
+ * match cannot be fooled by a resource name in the server's text (a Job
+ * called "configmaps").
+ */
+static size_t refused_spec(const struct waiter *w, const struct kube_error *e)
+{
+	char needle[sizeof(w->paths[0]) + 2];
+	size_t i;
+
+	for (i = 0; i < w->nspecs; i++) {
+		snprintf(needle, sizeof(needle), "(%s)", w->specs[i].path);
+		if (strstr(e->message, needle))
+			return i;
+	}
+	return 0;
+}
+
+static void print_rbac_hint(const struct waiter *w, struct kube_client *kc, const struct kube_error *e)
+{
+	size_t i = refused_spec(w, e);
+	const struct rbac_rule *r = &w->rules[i];
+	char names[300] = "";
+
+	if (r->name)
+		snprintf(names, sizeof(names), "    resourceNames: [\"%s\"]\n", r->name);
 	log_error("%s", e->message);
 	log_error("%s (%s) is not allowed to read %s in namespace %s. Grant it with a Role rule:\n"
 	          "  - apiGroups: [\"%s\"]\n"
 	          "    resources: [\"%s\"]\n"
-	          "%s%s%s"
+	          "%s"
 	          "    verbs: [\"get\", \"list\", \"watch\"]",
-	          kube_identity(kc), kube_source(kc), cm ? "configmaps" : "jobs.batch", w->ns, cm ? "" : "batch",
-	          cm ? "configmaps" : "jobs", w->o->job ? "    resourceNames: [\"" : "",
-	          w->o->job ? (cm ? w->o->record : w->o->job) : "", w->o->job ? "\"]\n" : "");
+	          kube_identity(kc), kube_source(kc), w->specs[i].what, w->ns, r->api_group, r->resource, names);
 }
 
 static void on_term(int sig)
@@ -429,18 +493,147 @@ static void on_term(int sig)
 	_exit(128 + sig);
 }
 
+/* As PID 1 of the container, SIGTERM has no default action: exit ourselves. */
+static void handle_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int connect_cluster(const struct opts *o, struct kube_client **kc)
+{
+	struct kube_conn_opts co = {.kubeconfig = o->kubeconfig, .context = o->context, .namespace = o->ns};
+	struct kube_error err;
+
+	if (kube_client_new(&co, kc, &err) == KUBE_OK)
+		return 0;
+	log_error("%s", err.message);
+	return MG_EXIT_CONFIG;
+}
+
+/* One watched collection, narrowed to name (or selected by label), and its Role rule. */
+static void add_spec(struct waiter *w, const char *api_prefix, const char *api_group, const char *resource,
+                     const char *what, const char *name, const char *label_selector)
+{
+	size_t i = w->nspecs++;
+
+	snprintf(w->paths[i], sizeof(w->paths[i]), "%s/namespaces/%s/%s", api_prefix, w->ns, resource);
+	w->specs[i].path = w->paths[i];
+	w->specs[i].what = what;
+	if (name) {
+		snprintf(w->fields[i], sizeof(w->fields[i]), "metadata.name=%s", name);
+		w->specs[i].field_selector = w->fields[i];
+	}
+	w->specs[i].label_selector = label_selector;
+	w->rules[i] = (struct rbac_rule){.api_group = api_group, .resource = resource, .name = name};
+}
+
+static void waiter_init(struct waiter *w, const struct opts *o, struct kube_client *kc)
+{
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	w->ns = kube_namespace(kc);
+	w->check_once = o->timeout_ms == 0;
+	w->start_ms = kube_now_ms();
+	if (o->timeout_ms < 0)
+		snprintf(w->timeout, sizeof(w->timeout), "none");
+	else
+		dur_format(o->timeout_ms, w->timeout, sizeof(w->timeout));
+	if (o->job)
+		add_spec(w, "/apis/batch/v1", "batch", "jobs", "jobs.batch", o->job, NULL);
+	else
+		add_spec(w, "/apis/batch/v1", "batch", "jobs", "jobs.batch", NULL, o->selector);
+	if (o->record)
+		add_spec(w, "/api/v1", "", "configmaps", "configmaps", o->record, NULL);
+}
+
+static void watch_options(const struct waiter *w, struct watch_opts *wo)
+{
+	memset(wo, 0, sizeof(*wo));
+	wo->timeout_seconds = 300;
+	if (w->o->timeout_ms > 0)
+		wo->deadline_ms = w->start_ms + w->o->timeout_ms;
+	else if (w->check_once)
+		wo->deadline_ms = w->start_ms + CHECK_ONCE_BUDGET_MS;
+	wo->tick_ms = HEARTBEAT_MS;
+	wo->on_tick = on_tick;
+	wo->on_unavailable = on_unavailable;
+}
+
+static void announce(const struct waiter *w, struct kube_client *kc)
+{
+	const struct opts *o = w->o;
+	char rec[300] = "";
+
+	if (o->record)
+		snprintf(rec, sizeof(rec), "; outcome record: configmap %s", o->record);
+	if (o->job)
+		log_info("waiting for job %s/%s to succeed (timeout: %s%s; API: %s)", w->ns, o->job, w->timeout, rec,
+		         kube_server(kc));
+	else
+		log_info("waiting for every job matching %s in %s to succeed (timeout: %s; API: %s)", o->selector,
+		         w->ns, w->timeout, kube_server(kc));
+}
+
+/* The exit code once the watch stopped by itself (decided or checked once). */
+static int finish(struct waiter *w)
+{
+	if (w->check_once && !decide(w)) {
+		log_error("not finished: %s", w->last_state);
+		return MG_EXIT_TIMEOUT;
+	}
+	if (w->verdict == JOB_SUCCEEDED) {
+		print_success(w);
+		return MG_EXIT_OK;
+	}
+	print_failure(w);
+	return MG_EXIT_FAILED;
+}
+
+/* The exit code when the watch ended with an error (exitcodes.h). */
+static int exit_for_error(struct waiter *w, struct kube_client *kc, int rc, const struct kube_error *err)
+{
+	switch (rc) {
+	case KUBE_ETIMEOUT:
+		if (err->reason[0] && strcmp(err->reason, "Unavailable") == 0) {
+			log_error("API server %s unavailable until the timeout: %s", kube_server(kc), err->message);
+			return MG_EXIT_UNAVAILABLE;
+		}
+		if (w->check_once) {
+			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err->message);
+			return MG_EXIT_UNAVAILABLE;
+		}
+		log_error("timed out after %s: %s", w->timeout, w->last_state[0] ? w->last_state : "no answer yet");
+		return MG_EXIT_TIMEOUT;
+	case KUBE_EFORBIDDEN: print_rbac_hint(w, kc, err); return MG_EXIT_NOPERM;
+	case KUBE_EUNAUTHORIZED:
+		log_error("%s", err->message);
+		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is "
+		          "invalid, expired or revoked",
+		          kube_identity(kc), kube_source(kc));
+		return MG_EXIT_NOPERM;
+	case KUBE_ETLS:
+	case KUBE_ECONFIG: log_error("%s", err->message); return MG_EXIT_CONFIG;
+	case KUBE_EINVALID:
+		log_error("the API server rejected the request: %s", err->message);
+		return w->o->selector ? MG_EXIT_USAGE : MG_EXIT_UNAVAILABLE;
+	default: log_error("%s: %s", kube_strerror((enum kube_rc)rc), err->message); return MG_EXIT_UNAVAILABLE;
+	}
+}
+
 #ifndef UNITTEST
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct kube_conn_opts co;
 	struct kube_client *kc = NULL;
 	struct kube_error err;
-	struct waiter w;
-	struct watch_spec specs[2];
 	struct watch_opts wo;
-	char fs[300], fs2[300], jobs_path[512], cm_path[512], tmo[32];
-	struct sigaction sa;
+	struct waiter w;
 	int rc;
 
 	log_init("wait-for-job", LOG_TEXT, LOG_INFO);
@@ -448,131 +641,15 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	log_init("wait-for-job", o.log_format, o.level);
-
-	/* as PID 1 of the container, SIGTERM has no default action: exit ourselves */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	memset(&co, 0, sizeof(co));
-	co.kubeconfig = o.kubeconfig;
-	co.context = o.context;
-	co.namespace = o.ns;
-	rc = kube_client_new(&co, &kc, &err);
-	if (rc != KUBE_OK) {
-		log_error("%s", err.message);
-		return MG_EXIT_CONFIG;
-	}
-
-	memset(&w, 0, sizeof(w));
-	w.o = &o;
-	w.ns = kube_namespace(kc);
-	w.check_once = o.timeout_ms == 0;
-	w.start_ms = kube_now_ms();
-	snprintf(jobs_path, sizeof(jobs_path), "/apis/batch/v1/namespaces/%s/jobs", w.ns);
-	memset(specs, 0, sizeof(specs));
-	specs[0].path = jobs_path;
-	specs[0].what = "jobs.batch";
-	if (o.job) {
-		snprintf(fs, sizeof(fs), "metadata.name=%s", o.job);
-		specs[0].field_selector = fs;
-	} else {
-		specs[0].label_selector = o.selector;
-	}
-	if (o.record) {
-		snprintf(cm_path, sizeof(cm_path), "/api/v1/namespaces/%s/configmaps", w.ns);
-		snprintf(fs2, sizeof(fs2), "metadata.name=%s", o.record);
-		specs[1].path = cm_path;
-		specs[1].what = "configmaps";
-		specs[1].field_selector = fs2;
-	}
-	memset(&wo, 0, sizeof(wo));
-	wo.timeout_seconds = 300;
-	if (o.timeout_ms > 0)
-		wo.deadline_ms = w.start_ms + o.timeout_ms;
-	else if (o.timeout_ms == 0)
-		wo.deadline_ms = w.start_ms + CHECK_ONCE_BUDGET_MS;
-	wo.tick_ms = HEARTBEAT_MS;
-	wo.on_tick = on_tick;
-	wo.on_unavailable = on_unavailable;
-
-	if (o.timeout_ms < 0)
-		snprintf(tmo, sizeof(tmo), "none");
-	else
-		dur_format(o.timeout_ms, tmo, sizeof(tmo));
-	if (o.job)
-		log_info("waiting for job %s/%s to succeed (timeout: %s%s%s; API: %s)", w.ns, o.job, tmo,
-		         o.record ? "; outcome record: configmap " : "", o.record ? o.record : "", kube_server(kc));
-	else
-		log_info("waiting for every job matching %s in %s to succeed (timeout: %s; API: %s)", o.selector, w.ns,
-		         tmo, kube_server(kc));
-
-	rc = watch_run(kc, specs, o.record ? 2 : 1, &wo, on_event, &w, &err);
-	switch (rc) {
-	case KUBE_OK:
-		if (w.check_once && !decide(&w)) {
-			log_error("not finished: %s", w.last_state);
-			rc = MG_EXIT_TIMEOUT;
-			break;
-		}
-		{
-			char el[32];
-			dur_format(kube_now_ms() - w.start_ms, el, sizeof(el));
-			if (w.verdict == JOB_SUCCEEDED) {
-				if (w.decided_by_record)
-					log_info("job %s is gone; its recorded outcome is: succeeded%s%s (waited %s)",
-					         o.job, w.rec.finished_at[0] ? " at " : "", w.rec.finished_at, el);
-				else if (o.job)
-					log_info("job %s succeeded (%s) after %s", o.job, w.job.reason, el);
-				else
-					log_info("all %zu jobs matching %s succeeded after %s", w.njobs, o.selector,
-					         el);
-				rc = MG_EXIT_OK;
-			} else {
-				print_failure(&w);
-				rc = MG_EXIT_FAILED;
-			}
-		}
-		break;
-	case KUBE_ETIMEOUT:
-		if (err.reason[0] && strcmp(err.reason, "Unavailable") == 0) {
-			log_error("API server %s unavailable until the timeout: %s", kube_server(kc), err.message);
-			rc = MG_EXIT_UNAVAILABLE;
-		} else if (w.check_once) {
-			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err.message);
-			rc = MG_EXIT_UNAVAILABLE;
-		} else {
-			log_error("timed out after %s: %s", tmo, w.last_state[0] ? w.last_state : "no answer yet");
-			rc = MG_EXIT_TIMEOUT;
-		}
-		break;
-	case KUBE_EFORBIDDEN:
-		print_rbac_hint(&w, kc, &err);
-		rc = MG_EXIT_NOPERM;
-		break;
-	case KUBE_EUNAUTHORIZED:
-		log_error("%s", err.message);
-		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is "
-		          "invalid, expired or revoked",
-		          kube_identity(kc), kube_source(kc));
-		rc = MG_EXIT_NOPERM;
-		break;
-	case KUBE_ETLS:
-	case KUBE_ECONFIG:
-		log_error("%s", err.message);
-		rc = MG_EXIT_CONFIG;
-		break;
-	case KUBE_EINVALID:
-		log_error("the API server rejected the request: %s", err.message);
-		rc = o.selector ? MG_EXIT_USAGE : MG_EXIT_UNAVAILABLE;
-		break;
-	default:
-		log_error("%s: %s", kube_strerror((enum kube_rc)rc), err.message);
-		rc = MG_EXIT_UNAVAILABLE;
-		break;
-	}
+	handle_signals();
+	rc = connect_cluster(&o, &kc);
+	if (rc)
+		return rc;
+	waiter_init(&w, &o, kc);
+	watch_options(&w, &wo);
+	announce(&w, kc);
+	rc = watch_run(kc, w.specs, w.nspecs, &wo, on_event, &w, &err);
+	rc = rc == KUBE_OK ? finish(&w) : exit_for_error(&w, kc, rc, &err);
 	free(w.jobs);
 	kube_client_free(kc);
 	return rc;

@@ -5,12 +5,14 @@ Each test asserts the exact exit code and the key lines a user reads.
 
 import json
 import os
+import queue
 import signal
 import tempfile
+import threading
 import time
 import unittest
 
-from mg import BIN, ROOT, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, run, start
+from mg import BIN, ROOT, SLOW, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, run, start
 
 WFJ = BIN("wait-for-job")
 
@@ -40,8 +42,42 @@ class WaitForJob(unittest.TestCase):
         return argv + list(args)
 
     def finish(self, p, timeout=15):
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err
+        if not hasattr(p, "lines"):
+            out, err = p.communicate(timeout=timeout * SLOW)
+            return p.returncode, out, err
+        # stderr is read by logged()'s thread: take the rest from it
+        p.wait(timeout=timeout * SLOW)
+        while True:
+            line = p.lines.get(timeout=5)
+            if not line:
+                break
+            p.seen.append(line)
+        out = p.stdout.read()
+        p.stdout.close()
+        p.stderr.close()
+        return p.returncode, out, "".join(p.seen)
+
+    def logged(self, p, text, timeout=10):
+        """Read p's stderr until a line contains text (the waiter logs every
+        state it judged "not finished yet"), failing if p exits first. Proves
+        an event was seen and judged, where a sleep would only hope so."""
+        if not hasattr(p, "lines"):
+            p.seen, p.lines = [], queue.Queue()
+            threading.Thread(target=lambda: [p.lines.put(x) for x in iter(p.stderr.readline, "")] + [p.lines.put("")],
+                             daemon=True).start()
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            try:
+                line = p.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if not line:
+                self.fail("wait-for-job exited (%s) before logging %r: %s" % (p.wait(), text, "".join(p.seen)))
+            p.seen.append(line)
+            if text in line:
+                return
+        p.kill()
+        self.fail("wait-for-job never logged %r: %s" % (text, "".join(p.seen)))
 
     def started(self, p, what="/jobs"):
         """Wait until the waiter's watch is established (no sleeps)."""
@@ -95,8 +131,7 @@ class WaitForJob(unittest.TestCase):
         self.started(p)
         # one pod failed, the Job retries: not a verdict (k8s-wait-for#17, #53)
         self.ks.patch_status("batch/v1", "Job", "default", self.name, {"active": 1, "failed": 1})
-        time.sleep(0.3)
-        self.assertIsNone(p.poll(), "exited on a retried pod failure")
+        self.logged(p, "failed 1")  # judged running, not failed
         st = dict(COMPLETE, failed=1)
         self.ks.patch_status("batch/v1", "Job", "default", self.name, st)
         rc, _, err = self.finish(p)
@@ -106,8 +141,7 @@ class WaitForJob(unittest.TestCase):
     def test_absent_then_created(self):
         p = start(self.wfj(self.name))
         self.started(p)
-        time.sleep(0.2)
-        self.assertIsNone(p.poll())
+        self.logged(p, "not found yet; waiting for it to be created")
         self.ks.apply(job(self.name))
         self.ks.patch_status("batch/v1", "Job", "default", self.name, COMPLETE)
         rc, _, err = self.finish(p)
@@ -164,8 +198,7 @@ class WaitForJob(unittest.TestCase):
         self.started(p)
         for i in range(2):
             self.ks.patch_status("batch/v1", "Job", "default", "%s-%d" % (self.name, i), COMPLETE)
-        time.sleep(0.3)
-        self.assertIsNone(p.poll(), "exited before every matching Job succeeded")
+        self.logged(p, "2 of 3 succeeded")  # judged, and still waiting for the third
         self.ks.patch_status("batch/v1", "Job", "default", "%s-2" % self.name, COMPLETE)
         rc, _, err = self.finish(p)
         self.assertEqual(rc, 0, err)
@@ -192,7 +225,7 @@ class WaitForJob(unittest.TestCase):
         t = time.monotonic()
         r = run(self.wfj(self.name, "--timeout", "1s"))
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertLess(time.monotonic() - t, 5)
+        self.assertLess(time.monotonic() - t, 5 * SLOW)
         self.assertIn("timed out after 1s: job %s: running" % self.name, r.stderr)
 
     def test_check_once(self):
@@ -229,7 +262,7 @@ class WaitForJob(unittest.TestCase):
         p = start(self.wfj(self.name))
         # ERROR 410 on the first watch -> relist -> watch again
         self.ks.wait_for_request(lambda r: r["verb"] == "list" and "/jobs" in r["path"])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * SLOW
         while time.monotonic() < deadline:
             if sum(1 for r in self.ks.requests()["items"] if r["verb"] == "list" and "/jobs" in r["path"]) >= 2:
                 break
@@ -247,7 +280,7 @@ class WaitForJob(unittest.TestCase):
         t = time.monotonic()
         r = run(self.wfj(self.name, "--timeout", "30s"))
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertLess(time.monotonic() - t, 10)
+        self.assertLess(time.monotonic() - t, 10 * SLOW)
         codes = [x["code"] for x in self.ks.requests()["items"]]
         self.assertEqual(codes.count(503), 4)
         self.assertIn("API server unavailable", r.stderr)  # said once, after 3 failures
@@ -395,7 +428,7 @@ class WaitForJob(unittest.TestCase):
         t = time.monotonic()
         p.send_signal(signal.SIGTERM)
         rc, _, err = self.finish(p, timeout=5)
-        self.assertLess(time.monotonic() - t, 1.0)
+        self.assertLess(time.monotonic() - t, 1.0 * SLOW)
         self.assertEqual(rc, 143, err)
 
     def test_json_logs(self):
@@ -421,12 +454,13 @@ class WaitForJob(unittest.TestCase):
                 env=clean_env({"WAIT_FOR_JOB_TIMEOUT": "5 minutes"}))
         self.assertEqual(r.returncode, 64, r.stderr)
 
-    def test_requests_stay_few(self):
-        # one list + one watch per resource, nothing while idle
+    def test_one_list_and_one_watch(self):
+        # a wait costs one list and one watch, no polling; what idle waiting
+        # costs over minutes is measured by bench/, not claimed here
         self.ks.apply(job(self.name))
         p = start(self.wfj(self.name))
         self.started(p)
-        time.sleep(2)
+        self.logged(p, "running (active 1")
         self.ks.patch_status("batch/v1", "Job", "default", self.name, COMPLETE)
         rc, _, err = self.finish(p)
         self.assertEqual(rc, 0, err)
