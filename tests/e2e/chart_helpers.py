@@ -27,13 +27,13 @@ PLAIN = os.path.join(SNIPPETS, "plain-yaml")
 # Helm-only bits PLAIN_DROP_* below (documented in plain-yaml/kustomization.yaml).
 PLAIN_RELEASE = "shop"
 PLAIN_NAMESPACE = "default"
-PLAIN_SET = ["migrationGate.migration.keepPreviousJobs=false"]
+PLAIN_SET = []
 PLAIN_DROP_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 # which file each object goes to
 PLAIN_FILES = [
     ("serviceaccounts.yaml", lambda o: o["kind"] == "ServiceAccount"),
     ("rbac.yaml", lambda o: o["kind"] in ("Role", "RoleBinding")),
-    ("migration.yaml", lambda o: o["kind"] in ("ConfigMap", "Job")),
+    ("migration.yaml", lambda o: o["kind"] in ("ConfigMap", "Lease", "Job")),
     ("api.yaml", lambda o: o["metadata"]["name"].endswith("-api")),
     ("worker.yaml", lambda o: o["metadata"]["name"].endswith("-worker")),
 ]
@@ -166,7 +166,7 @@ HEADER = """\
 # other non-Helm users. Generated from chart-snippets/example-app (release
 # "{release}", defaults) by `python3 tests/e2e/chart_helpers.py --write`;
 # tests/e2e/test_chart.py fails when it no longer matches the chart. Change
-# names and the per-release migration Job name in kustomization.yaml.
+# names, the images and the migration Job's name in kustomization.yaml.
 """
 
 
@@ -203,12 +203,15 @@ class PatternCluster:
     """kubesim with controllers and a kubelet that runs private copies of the
     binaries in build_dir (a concurrent `make` must not pull them away
     mid-test), and a helm environment of its own (never the user's).
-    Attributes: tmp, bin, ks (a started KubeSim), env (for helm())."""
+    MG_BACKEND=real (tests/e2e/mg.py) starts a real control plane with its
+    node agent instead. Attributes: tmp, bin, ks (a started KubeSim or
+    RealKube), env (for helm())."""
 
     def __init__(self, prefix, build_dir):
         import shutil
         sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
-        from kubesim_client import KubeSim
+        sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+        from mg import KubeSim  # the backend switch
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.bin = os.path.join(self.tmp, "bin")
         os.makedirs(self.bin)

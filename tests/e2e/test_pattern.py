@@ -104,6 +104,11 @@ class WholePattern(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
 
+    def job_for(self, ns, tag):
+        """The migration Job whose image has tag (Job names are hashes)."""
+        return next((j for j in self.objects(ns, "Job")
+                     if j["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + tag)), None)
+
     @staticmethod
     def init_state(pod):
         s = next(s for s in pod["status"].get("initContainerStatuses", []) if s["name"] == "wait-for-migration")
@@ -116,13 +121,17 @@ class WholePattern(unittest.TestCase):
         # migration longer than it: were the holder not renewing, the waiter
         # would take the Lease over after 3s, while the command still runs,
         # and the timestamps below would overlap.
+        # keepPreviousJobs: revision 2 must not delete revision 1's Job
+        # while its migration runs (by default Helm deletes it: the pod gets
+        # SIGTERM, and its migration stops half-way)
         lock = ("--set", "migrationGate.migration.lock.enabled=true",
                 "--set", "migrationGate.migration.lock.lease=3s",
-                "--set", "migrationGate.migration.lock.timeout=60s")
+                "--set", "migrationGate.migration.lock.timeout=60s",
+                "--set", "migrationGate.migration.keepPreviousJobs=true")
         step = 'echo "migration {tag} start $(date +%s.%N)"; sleep 4; echo "migration {tag} end $(date +%s.%N)"'
-        self.upgrade(ns, "1.0.0", step.format(tag="1.0.0"), lock)  # revision 1: Job shop-migrate-1
-        self.upgrade(ns, "1.1.0", step.format(tag="1.1.0"), lock)  # revision 2, at once: Job shop-migrate-2
-        jobs = {"1.0.0": f"{RELEASE}-migrate-1", "1.1.0": f"{RELEASE}-migrate-2"}
+        self.upgrade(ns, "1.0.0", step.format(tag="1.0.0"), lock)  # revision 1: Job shop-migrate-<hash 1>
+        self.upgrade(ns, "1.1.0", step.format(tag="1.1.0"), lock)  # revision 2, at once: Job shop-migrate-<hash 2>
+        jobs = {t: self.job_for(ns, t)["metadata"]["name"] for t in ("1.0.0", "1.1.0")}
 
         r = self.release_check(ns, "%ds" % (90 * SLOW))
         out = r.stdout + r.stderr
@@ -184,14 +193,14 @@ class WholePattern(unittest.TestCase):
         self.assertEqual(lease["spec"].get("leaseTransitions"), 1, lease)
 
         # the rollout ended on revision 2: every app pod runs 1.1.0 and passed
-        # its gate on shop-migrate-2 only once that Job had completed
+        # its gate on revision 2's Job only once that Job had completed
         self.wait_until(ns, "the 1.0.0 pods gone", lambda: not self.live_app_pods(ns, "1.0.0"))
         done = self.get(ns, "Job", jobs["1.1.0"])["status"]["completionTime"]
         pods = self.live_app_pods(ns)
         self.assertEqual(len(pods), 3, self.dump(ns))  # api 2, worker 1
         for p in pods:
             self.assertTrue(tc.cond(p, "Ready"), p["metadata"]["name"])
-            self.assertEqual(tc.env_value(p["spec"]["initContainers"][0], "WAIT_FOR_JOB_NAME"), jobs["1.1.0"])
+            self.assertEqual(tc.waits_for(p["spec"]["initContainers"][0]), jobs["1.1.0"])
             st = self.init_state(p)["terminated"]
             self.assertEqual(st["exitCode"], 0)
             self.assertLessEqual(done, st["finishedAt"], p["metadata"]["name"])
@@ -222,7 +231,8 @@ class WholePattern(unittest.TestCase):
             # what CI runs after `helm upgrade`; here as soon as helm has
             # applied revision 2 (its Job comes after the Deployments)
             self.wait_until(ns, "helm to apply revision 2",
-                            lambda: helm.poll() is not None or self.get(ns, "Job", f"{RELEASE}-migrate-2"))
+                            lambda: helm.poll() is not None or self.job_for(ns, "1.1.0"))
+            job2 = self.job_for(ns, "1.1.0")["metadata"]["name"]
             self.assertIsNone(helm.poll(), "helm --wait returned early")
             t = time.monotonic()
             r = self.release_check(ns, "%ds" % (60 * SLOW))
@@ -234,7 +244,7 @@ class WholePattern(unittest.TestCase):
             self.assertLess(took, 20 * SLOW, "release-check did not fail fast\n" + out)
             self.assertTrue(helm_still_waiting, "helm --wait should still be waiting when release-check failed\n" + out)
             # the migration is fine; the failure is the app's crash loop, with its log
-            self.assertRegex(r.stdout, r"(?m)^\[ *[\d.]+s\] ok +Job/shop-migrate-2 +1/1 +Complete +succeeded$")
+            self.assertRegex(r.stdout, rf"(?m)^\[ *[\d.]+s\] ok +Job/{job2} +1/1 +Complete +succeeded$")
             self.assertNotRegex(r.stdout, r"(?m)FAIL +Job/")
             self.assertRegex(r.stdout, r"(?m)^release shop FAILED after [\d.]+s:$")
             fail = re.search(r'(?m)^  Pod/(shop-(api|worker)-[a-z0-9]+-[a-z0-9]+): container "(api|worker)" is '
@@ -251,12 +261,12 @@ class WholePattern(unittest.TestCase):
             # what the cluster shows meanwhile: the gate passed (init exit 0
             # after the successful migration), the app container crash-loops,
             # the 1.0.0 pods keep serving
-            rec = self.record(ns)["shop-migrate-2"]
+            rec = self.record(ns)[job2]
             self.assertEqual((rec["status"], rec["exitCode"]), ("succeeded", 0))
             self.assertIn("schema 1.1.0 ready", rec["outputTail"])
             p = self.get(ns, "Pod", pod)
             self.assertEqual(self.init_state(p)["terminated"]["exitCode"], 0)
-            self.assertIn("shop-migrate-2", self.logs(ns, pod, "-c", "wait-for-migration"))
+            self.assertIn(job2, self.logs(ns, pod, "-c", "wait-for-migration"))
 
             def crashlooping():
                 pp = self.get(ns, "Pod", pod)

@@ -190,6 +190,14 @@ class Registry:
                     del md["managedFields"]
                 if kind.generation and new.get("spec") != cur.get("spec"):
                     md["generation"] = cmd.get("generation", 0) + 1
+                # a Job's pod template is immutable (apis/batch/validation
+                # ValidateJobSpecUpdate): a real server answers 422
+                if kind.gk == ("batch", "jobs") and \
+                        (new.get("spec") or {}).get("template") != (cur.get("spec") or {}).get("template"):
+                    what = "Invalid value: core.PodTemplateSpec{...}: field is immutable"
+                    raise ApiError(422, "Invalid", f'Job.batch "{name}" is invalid: spec.template: {what}',
+                                   dict(_details(kind, name), kind=kind.kind, causes=[
+                                       {"reason": "FieldValueInvalid", "message": what, "field": "spec.template"}]))
             return self._commit(kind, cur, new, subresource, dry_run, manager, operation)
 
     def _commit(self, kind, cur, new, subresource, dry_run, manager, operation, fields=None):

@@ -16,7 +16,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 One Deployment of the application; (dict "root" $ "component" "api").
-The three migration-gate lines are marked (1) (2) (3).
+The migration-gate lines are marked (1) (2) (3) (4).
 */}}
 {{- define "example-app.deployment" -}}
 {{- $root := .root -}}
@@ -38,15 +38,20 @@ spec:
       labels:
         {{- include "example-app.labels" . | nindent 8 }}
     spec:
-      # (1) The account the gate's Role is bound to.
+      # (1) The account the gate's Role is bound to; with
+      # waitForJob.tokenOnlyInInitContainer its token is mounted into the
+      # init container only (see (4)).
       serviceAccountName: {{ include "migration-gate.appServiceAccountName" $root }}
+      {{- with include "migration-gate.automountServiceAccountToken" $root }}
+      {{- . | nindent 6 }}
+      {{- end }}
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       securityContext:
         {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
-      # (2) Wait for this revision's migration Job before starting.
+      # (2) Wait for the release's migration Job before starting.
       initContainers:
         {{- include "migration-gate.initContainer" $root | nindent 8 }}
       containers:
@@ -84,4 +89,8 @@ spec:
       volumes:
         - name: tmp
           emptyDir: {}
+        {{- with include "migration-gate.tokenVolume" $root }}
+        # (4) The init container's token (tokenOnlyInInitContainer).
+        {{- . | nindent 8 }}
+        {{- end }}
 {{- end -}}

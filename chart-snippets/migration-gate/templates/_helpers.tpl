@@ -15,54 +15,75 @@ of a template file, `$` inside a range) and reads its options from
 {{- toJson $v -}}
 {{- end -}}
 
-{{/* Object name prefix: namePrefix or the release name, at most 40 characters. */}}
+{{/*
+Object name prefix: namePrefix or the release name. Longer than 40
+characters, it becomes its first 33 characters, "-" and 6 hex digits of the
+sha256 of the whole name, so that two long names never share a prefix and
+"<prefix>-migrate-<10 hex>" (at most 59) stays a valid label value.
+*/}}
 {{- define "migration-gate.prefix" -}}
 {{- $v := include "migration-gate.valuesJson" . | fromJson -}}
-{{- $v.namePrefix | default .Release.Name | trunc 40 | trimSuffix "-" -}}
-{{- end -}}
-
-{{/* Job-name suffix: migration.jobSuffix or the release revision. */}}
-{{- define "migration-gate.jobSuffix" -}}
-{{- $v := include "migration-gate.valuesJson" . | fromJson -}}
-{{- $s := toString ($v.migration.jobSuffix | default "") -}}
-{{- if $s -}}
-{{- $s | lower | replace "_" "-" | replace "." "-" | replace "+" "-" | trunc 14 | trimAll "-" -}}
+{{- $p := $v.namePrefix | default .Release.Name -}}
+{{- if gt (len $p) 40 -}}
+{{- printf "%s-%s" ($p | trunc 33 | trimSuffix "-") (sha256sum $p | trunc 6) -}}
 {{- else -}}
-{{- .Release.Revision -}}
+{{- $p -}}
 {{- end -}}
 {{- end -}}
 
 {{/*
-The migration Job of this revision. The init containers wait for exactly
-this name, so it must change on every upgrade: a Job's pod template is
-immutable, and a new schema needs a new run.
+The identity of the migration: 10 hex digits of the sha256 of everything a
+Kubernetes API server will not let change in an existing Job (its pod
+template: image, command, arguments, environment, volumes and mounts,
+account, security settings...; the podFailurePolicy) plus migration.runId.
+Same hash = the same migration: Helm finds the Job it already created and
+only relabels it (metadata is mutable), the init containers keep their
+arguments and no app pod restarts. Anything that changes the hash needs a
+new Job anyway: the old one's template is immutable.
+*/}}
+{{- define "migration-gate.migrationHash" -}}
+{{- $v := include "migration-gate.valuesJson" . | fromJson -}}
+{{- $in := printf "%s\n---\n%s\n---\nrunId: %s" (include "migration-gate.jobPodTemplate" .) (include "migration-gate.jobPodFailurePolicy" .) (toString ($v.migration.runId | default "")) -}}
+{{- sha256sum $in | trunc 10 -}}
+{{- end -}}
+
+{{/*
+The migration Job: "<prefix>-migrate-<hash of the migration>". The init
+containers wait for exactly this name.
 */}}
 {{- define "migration-gate.jobName" -}}
-{{- printf "%s-migrate-%s" (include "migration-gate.prefix" .) (include "migration-gate.jobSuffix" .) -}}
+{{- printf "%s-migrate-%s" (include "migration-gate.prefix" .) (include "migration-gate.migrationHash" .) -}}
 {{- end -}}
 
 {{/*
-The Job names the application Role allows, newest first: this revision's,
-rbac.previousJobs earlier revisions' (pods of an older ReplicaSet that
-restart mid-rollout still wait for their own Job) and rbac.extraJobNames.
-Returned as a JSON list.
+The Job names the application Role allows, newest first: this migration's
+Job; up to rbac.previousJobs names the Role of the running release allowed
+(read with lookup, so pods of an older ReplicaSet that restart mid-rollout
+still pass their gate; `helm template` has no cluster and carries nothing
+over); rbac.extraJobNames. Returned as a JSON list.
 */}}
 {{- define "migration-gate.allowedJobNames" -}}
 {{- $v := include "migration-gate.valuesJson" . | fromJson -}}
 {{- $prefix := include "migration-gate.prefix" . -}}
-{{- $names := list (include "migration-gate.jobName" .) -}}
-{{- if not $v.migration.jobSuffix -}}
-{{- $rev := int .Release.Revision -}}
-{{- range $i := untilStep 1 (add1 (int ($v.rbac.previousJobs | default 0)) | int) 1 -}}
-{{- if ge (sub $rev $i | int) 1 -}}
-{{- $names = append $names (printf "%s-migrate-%d" $prefix (sub $rev $i | int)) -}}
+{{- $cur := include "migration-gate.jobName" . -}}
+{{- $extra := $v.rbac.extraJobNames | default list -}}
+{{- $prev := list -}}
+{{- $role := lookup "rbac.authorization.k8s.io/v1" "Role" .Release.Namespace (printf "%s-wait-for-migration" $prefix) -}}
+{{- range (($role | default dict).rules | default list) -}}
+{{- if and (has "jobs" (.resources | default list)) (has "batch" (.apiGroups | default list)) -}}
+{{- range .resourceNames | default list -}}
+{{- if and (ne . $cur) (not (has . $extra)) (hasPrefix (printf "%s-migrate-" $prefix) .) -}}
+{{- $prev = append $prev . -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- range $v.rbac.extraJobNames | default list -}}
-{{- $names = append $names . -}}
 {{- end -}}
-{{- $names | uniq | toJson -}}
+{{- $prev = $prev | uniq -}}
+{{- $n := int ($v.rbac.previousJobs | default 0) -}}
+{{- if gt (len $prev) $n -}}
+{{- $prev = slice $prev 0 $n -}}
+{{- end -}}
+{{- concat (list $cur) $prev $extra | uniq | toJson -}}
 {{- end -}}
 
 {{/* The outcome-record ConfigMap (migrate-runner --record, wait-for-job --record). */}}
@@ -75,10 +96,18 @@ Returned as a JSON list.
 {{- printf "%s-migrate" (include "migration-gate.prefix" .) -}}
 {{- end -}}
 
-{{/* The application pods' ServiceAccount: use it as serviceAccountName. */}}
+{{/*
+The application pods' ServiceAccount: use it as serviceAccountName. With
+enabled: false nothing creates "<prefix>-app": serviceAccounts.app.name, or
+"default".
+*/}}
 {{- define "migration-gate.appServiceAccountName" -}}
 {{- $v := include "migration-gate.valuesJson" . | fromJson -}}
+{{- if $v.enabled -}}
 {{- $v.serviceAccounts.app.name | default (printf "%s-app" (include "migration-gate.prefix" .)) -}}
+{{- else -}}
+{{- $v.serviceAccounts.app.name | default "default" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The migration Job's ServiceAccount. */}}
@@ -101,6 +130,19 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: {{ $root.Release.Name }}
 {{- end -}}
 
+{{/*
+Labels of the Job's pods: the standard labels without the chart and app
+versions, which would change the immutable pod template (and with it the
+migration's hash) on every chart release.
+*/}}
+{{- define "migration-gate.podLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: {{ .root.Release.Name }}
+{{- end -}}
+
 {{/* "repository:tag" or "repository@digest" of an image dict. */}}
 {{- define "migration-gate.image" -}}
 {{- if .digest -}}
@@ -108,6 +150,30 @@ app.kubernetes.io/part-of: {{ $root.Release.Name }}
 {{- else -}}
 {{- printf "%s:%s" .repository (toString (.tag | default "latest")) -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The wait-for-job image: images.registry + "/" + images.waitForJob.repository
+(a repository that names its own registry host is used as it is). There is
+no public default: an unset or placeholder registry fails the rendering
+instead of producing pods that can never pull their image.
+*/}}
+{{- define "migration-gate.waitForJobImage" -}}
+{{- $v := include "migration-gate.valuesJson" . | fromJson -}}
+{{- $img := $v.images.waitForJob -}}
+{{- $repo := $img.repository -}}
+{{- $first := regexFind "^[^/]+" $repo -}}
+{{- if not (and (contains "/" $repo) (or (contains "." $first) (contains ":" $first) (eq $first "localhost"))) -}}
+{{- $reg := $v.images.registry | default "" | trimSuffix "/" -}}
+{{- if not $reg -}}
+{{- fail "migration-gate: set migrationGate.images.registry to where the migration-gate images were pushed (make publish REGISTRY=<that> TAG=<tag>), e.g. ghcr.io/acme/migration-gate; there is no public default" -}}
+{{- end -}}
+{{- if regexMatch "(^|[./])(invalid|example)([/:.]|$)|example\\.(com|org|net)([/:]|$)|^REGISTRY([/:]|$)|/ORG(/|$)" $reg -}}
+{{- fail (printf "migration-gate: migrationGate.images.registry %q is a placeholder: set it to the registry and path the migration-gate images were pushed to (make publish REGISTRY=<that>)" $reg) -}}
+{{- end -}}
+{{- $repo = printf "%s/%s" $reg $repo -}}
+{{- end -}}
+{{- include "migration-gate.image" (merge (dict "repository" $repo) $img) -}}
 {{- end -}}
 
 {{/* The migration image: migration.image, else the parent chart's .Values.image. */}}

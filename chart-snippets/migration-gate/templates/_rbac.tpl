@@ -5,7 +5,7 @@ two Roles, two RoleBindings, all namespaced, no wildcards.
   application pods (wait-for-job): get/list/watch on the migration Jobs by
     name and on the record ConfigMap by name;
   migration Job (migrate-runner): get/update on the record ConfigMap and the
-    Lease by name, create on leases.
+    Lease by name (Helm creates both).
 
 resourceNames and list/watch: a list or watch is authorised against
 resourceNames only when it carries fieldSelector=metadata.name=<name>, which
@@ -15,9 +15,8 @@ all it needs; an unnarrowed list would be denied.
 
 create cannot be restricted: the name of an object being created is not
 part of the authorisation request, so a "create" rule with resourceNames
-never matches. The Lease is therefore created with a namespace-wide
-"create" on leases only; the record ConfigMap is created by Helm
-(migration.record.create) so that no "create" on configmaps is needed.
+never matches. Helm therefore creates the Lease (migration-gate.lease) and
+the record ConfigMap (migration.record.create), and no Role needs "create".
 */}}
 {{- define "migration-gate.serviceAccounts" -}}
 {{- $v := include "migration-gate.valuesJson" . | fromJson -}}
@@ -61,13 +60,15 @@ metadata:
   labels:
     {{- include "migration-gate.labels" (dict "root" . "component" "app") | nindent 4 }}
 rules:
-  # wait-for-job: the migration Job of this revision (and of the previous
-  # ones, for pods of older ReplicaSets that restart mid-rollout). Every list
-  # and watch carries fieldSelector=metadata.name=<job>, which is what lets
+  # wait-for-job: the release's migration Job (and the previous ones, for
+  # pods of older ReplicaSets that restart mid-rollout). Every list and
+  # watch carries fieldSelector=metadata.name=<job>, which is what lets
   # resourceNames restrict list and watch.
   - apiGroups: ["batch"]
     resources: ["jobs"]
+    {{- if not $v.rbac.allJobs }}
     resourceNames: {{ include "migration-gate.allowedJobNames" . }}
+    {{- end }}
     verbs: ["get", "list", "watch"]
   # wait-for-job --record: the outcome, once the Job was deleted by its TTL.
   - apiGroups: [""]
@@ -111,16 +112,12 @@ rules:
     verbs: ["create"]
   {{- end }}
   {{- if $v.migration.lock.enabled }}
-  # migrate-runner --lock: take, renew and release the Lease.
+  # migrate-runner --lock: take, renew and release the Lease (Helm
+  # creates it: migration-gate.lease).
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     resourceNames: [{{ include "migration-gate.leaseName" . | quote }}]
     verbs: ["get", "update"]
-  # ... and create it the first time. "create" cannot be limited by
-  # resourceNames; it covers Leases only, in this namespace only.
-  - apiGroups: ["coordination.k8s.io"]
-    resources: ["leases"]
-    verbs: ["create"]
   {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1

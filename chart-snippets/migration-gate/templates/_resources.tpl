@@ -21,6 +21,25 @@ metadata:
 {{- end -}}
 
 {{/*
+migration-gate.lease: the Lease migrate-runner --lock takes, created empty by
+Helm (spec is migrate-runner's: Helm never renders it, so neither a
+three-way merge nor a server-side apply touches the holder). Helm deletes it
+on uninstall, so a reinstall starts without a stale holder, and the
+migration's Role needs no namespace-wide "create" on leases.
+*/}}
+{{- define "migration-gate.lease" -}}
+{{- $v := include "migration-gate.valuesJson" . | fromJson -}}
+{{- if and $v.enabled $v.migration.lock.enabled -}}
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: {{ include "migration-gate.leaseName" . }}
+  labels:
+    {{- include "migration-gate.labels" (dict "root" . "component" "migration") | nindent 4 }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 migration-gate.resources: everything except the init container, as one
 multi-document string. A template file with just this line is enough:
 
@@ -28,7 +47,7 @@ multi-document string. A template file with just this line is enough:
 */}}
 {{- define "migration-gate.resources" -}}
 {{- $docs := list -}}
-{{- range $t := list "migration-gate.serviceAccounts" "migration-gate.rbac" "migration-gate.recordConfigMap" "migration-gate.job" -}}
+{{- range $t := list "migration-gate.serviceAccounts" "migration-gate.rbac" "migration-gate.recordConfigMap" "migration-gate.lease" "migration-gate.job" -}}
 {{- $doc := include $t $ | trim -}}
 {{- if $doc -}}
 {{- $docs = append $docs $doc -}}
