@@ -163,7 +163,7 @@ def suite_wait(ks, rounds, idle, cap=10.0):
         res[n]["idle_requests"] = reqs
         res[n]["idle_cpu"] = p.cpu
         res[n]["rss_mb"] = p.rss_mb
-        # a short 3 s wait too, comparable with DESIGN's figures
+        # a short 3 s wait too, comparable with the figures in docs/design.md
         seq += 1
         jn = "bench-short-%d" % seq
         ks.apply(job(jn))

@@ -1,5 +1,5 @@
 /*
- * record.c - the outcome record (see record.h and DESIGN.md).
+ * record.c - the outcome record (see record.h and docs/design.md).
  */
 #include "record.h"
 

@@ -2,7 +2,7 @@
  * record.h - the outcome record: JSON building (pure), the termination
  * log, and the ConfigMap that keeps outcomes after the Job is gone.
  *
- * Contract (DESIGN.md "The outcome record"): status, reason, exitCode,
+ * Contract (docs/design.md "The outcome record"): status, reason, exitCode,
  * signal, startedAt, finishedAt, durationSeconds, job, pod, attempt,
  * outputTail. Never the command arguments, never a token.
  */

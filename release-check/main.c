@@ -1,7 +1,7 @@
 /*
  * release-check - after `helm upgrade --install`, watch the release's
  * workloads and pods until the release is healthy (exit 0), failed (1) or
- * the timeout passes (2); see release-check.1 and DESIGN.md "Verdicts".
+ * the timeout passes (2); see release-check.1 and docs/design.md "Verdicts".
  *
  * main parses options, lists+watches seven collections at once through
  * lib/watch, feeds every event to the evaluator's store (pruned objects,

@@ -5,7 +5,7 @@
  * lookup of when it first saw a graced state, so unit tests and the fuzzer
  * drive it with plain JSON.
  *
- * Rules (DESIGN.md "Verdicts"): healthy when every current-revision workload
+ * Rules (docs/design.md "Verdicts"): healthy when every current-revision workload
  * is rolled out and every selected pod is Ready or Succeeded; failed fast on
  * what will not heal by itself; progressing otherwise. Terminating pods and
  * pods of superseded ReplicaSets are ignored; a Failed pod that a controller

@@ -144,7 +144,7 @@ SPDX_FILE = ({"SPDXID", "annotations", "artifactOfs", "attributionTexts", "check
              {"SPDXID", "checksums", "fileName"})
 SPDX_REL = ({"spdxElementId", "comment", "relatedSpdxElement", "relationshipType"},
             {"spdxElementId", "relatedSpdxElement", "relationshipType"})
-# issue #8 / DESIGN.md: the pinned dependencies and their licences
+# issue #8 / docs/design.md "Dependencies": the pinned dependencies and their licences
 EXPECTED_LICENSES = {"curl": "curl", "mbedtls": "Apache-2.0 OR GPL-2.0-or-later", "cjson": "MIT",
                      "libyaml": "MIT", "musl": "MIT"}
 
