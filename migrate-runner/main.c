@@ -7,6 +7,7 @@
  * is in supervise.c, lock.c, record.c, waittcp.c, sidecar.c.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "names.h"
 
+#include "keeper.h"
 #include "lock.h"
 #include "record.h"
 #include "sidecar.h"
@@ -42,6 +44,7 @@
 
 struct config {
 	int64_t timeout_ms, grace_ms, wait_timeout_ms, lock_timeout_ms, lock_lease_ms;
+	int64_t record_timeout_ms, termination_grace_ms;
 	struct wtcp_target tcp[MAX_WAIT_TCP];
 	size_t ntcp;
 	const char *lock;
@@ -100,6 +103,11 @@ static const char usage_text[] =
     "                                record's attempt + 1 for the same key, else 1]\n"
     "      --termination-log PATH    write the outcome summary there; \"\" disables\n"
     "                                [MR_TERMINATION_LOG; default /dev/termination-log if writable]\n"
+    "      --record-timeout DURATION give up writing the record after DURATION (the termination\n"
+    "                                log and stdout line come first) [MR_RECORD_TIMEOUT; default 10s]\n"
+    "      --termination-grace DURATION  the pod's terminationGracePeriodSeconds: after a SIGTERM,\n"
+    "                                the record and the lock release end 2s before it runs out\n"
+    "                                [MR_TERMINATION_GRACE; default 30s]\n"
     "\n"
     "Connection (for --lock and --record):\n"
     "      --kubeconfig PATH         kubeconfig file [KUBECONFIG; default: in-cluster, ~/.kube/config]\n"
@@ -137,6 +145,8 @@ enum {
 	OPT_RECORD_MAX_KEYS,
 	OPT_ATTEMPT,
 	OPT_TERMINATION_LOG,
+	OPT_RECORD_TIMEOUT,
+	OPT_TERMINATION_GRACE,
 	OPT_KUBECONFIG,
 	OPT_CONTEXT,
 	OPT_LOG_FORMAT,
@@ -159,6 +169,8 @@ static const struct option long_opts[] = {
     {"record-max-keys", required_argument, NULL, OPT_RECORD_MAX_KEYS},
     {"attempt", required_argument, NULL, OPT_ATTEMPT},
     {"termination-log", required_argument, NULL, OPT_TERMINATION_LOG},
+    {"record-timeout", required_argument, NULL, OPT_RECORD_TIMEOUT},
+    {"termination-grace", required_argument, NULL, OPT_TERMINATION_GRACE},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"namespace", required_argument, NULL, 'n'},
@@ -255,6 +267,8 @@ static int parse_env(struct config *c)
 	c->wait_timeout_ms = 120000;
 	c->lock_timeout_ms = 600000;
 	c->lock_lease_ms = 30000;
+	c->record_timeout_ms = 10000;
+	c->termination_grace_ms = 30000;
 	c->record_max_keys = 20;
 	c->tail_lines = 20;
 	c->log_format = LOG_TEXT;
@@ -270,6 +284,10 @@ static int parse_env(struct config *c)
 	if ((v = env("MR_LOCK_TIMEOUT")) && parse_dur("MR_LOCK_TIMEOUT", v, &c->lock_timeout_ms) != 0)
 		return -1;
 	if ((v = env("MR_LOCK_LEASE")) && parse_dur("MR_LOCK_LEASE", v, &c->lock_lease_ms) != 0)
+		return -1;
+	if ((v = env("MR_RECORD_TIMEOUT")) && parse_dur("MR_RECORD_TIMEOUT", v, &c->record_timeout_ms) != 0)
+		return -1;
+	if ((v = env("MR_TERMINATION_GRACE")) && parse_dur("MR_TERMINATION_GRACE", v, &c->termination_grace_ms) != 0)
 		return -1;
 	if ((v = env("MR_TAIL_LINES")) && parse_long("MR_TAIL_LINES", v, 1, 1000, &c->tail_lines) != 0)
 		return -1;
@@ -308,11 +326,12 @@ static int parse_env(struct config *c)
 	return 0;
 }
 
+static int check_config(struct config *c);
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_args(struct config *c, int argc, char **argv)
 {
 	int opt;
-	const char *v;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:n:vhV", long_opts, NULL)) != -1) {
@@ -337,6 +356,10 @@ static int parse_args(struct config *c, int argc, char **argv)
 			break;
 		case OPT_ATTEMPT: rc = parse_long("--attempt", optarg, 1, 1000000, &c->attempt); break;
 		case OPT_TERMINATION_LOG: c->termination_log = optarg; break;
+		case OPT_RECORD_TIMEOUT: rc = parse_dur("--record-timeout", optarg, &c->record_timeout_ms); break;
+		case OPT_TERMINATION_GRACE:
+			rc = parse_dur("--termination-grace", optarg, &c->termination_grace_ms);
+			break;
 		case OPT_KUBECONFIG: c->kubeconfig = optarg; break;
 		case OPT_CONTEXT: c->context = optarg; break;
 		case 'n': c->namespace = optarg; break;
@@ -360,6 +383,13 @@ static int parse_args(struct config *c, int argc, char **argv)
 	if (optind >= argc)
 		return usage_error("no command given: " PROG " [OPTIONS] -- COMMAND [ARG...]");
 	c->argv = argv + optind;
+	return check_config(c);
+}
+
+/* The options together, and the identity; returns -1 to go on, or an exit code. */
+static int check_config(struct config *c)
+{
+	const char *v;
 
 	if (c->lock && !name_is_dns_subdomain(c->lock, 253))
 		return usage_error("invalid --lock '%s': want a Kubernetes object name (lowercase, digits, '-', '.')",
@@ -400,14 +430,24 @@ static int parse_args(struct config *c, int argc, char **argv)
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* after a SIGTERM, be done this long before the kubelet's SIGKILL */
+#define END_MARGIN_MS 2000
+/* the Lease release comes after the record, and gets at most this */
+#define RELEASE_MAX_MS 3000
+/* the outcome line on stdout: a stalled reader must not hold the record back */
+#define STDOUT_LINE_MS 1000
+
 struct run {
 	struct config *cfg;
-	struct kube_client *kc;
+	struct kube_client *kc;      /* the record and the attempt number */
+	struct kube_client *lock_kc; /* the Lease's own: the keeper thread's while the command runs */
 	struct lock *lock;
+	struct keeper *keeper;
 	struct tail *tail;
+	char *tail_text;
 	struct rec_outcome out;
-	int ran; /* the command was started */
 	int stdout_unterminated;
+	int64_t t0_mono;
 };
 
 static const char *exec_why(int e)
@@ -420,69 +460,6 @@ static const char *exec_why(int e)
 	case ENOEXEC: return "not an executable format (a script without #!?)";
 	default: return strerror(e);
 	}
-}
-
-static void write_outcome(struct run *r)
-{
-	struct config *c = r->cfg;
-	char *tail = r->tail ? tail_text(r->tail, TAIL_MAX_BYTES) : NULL;
-	char *full, *capped, *line;
-
-	r->out.output_tail = tail;
-	r->out.job = c->job;
-	r->out.pod = c->pod;
-	if (r->out.attempt < 1)
-		r->out.attempt = 1;
-	if (!r->out.finished_ms)
-		r->out.finished_ms = sup_wall_ms();
-
-	full = rec_json(&r->out, 1);
-	if (c->record && r->kc && r->out.reason != REC_CONFIG_ERROR) {
-		struct rec_store_opts so = {
-		    .name = c->record,
-		    .key = c->record_key,
-		    .max_keys = (size_t)c->record_max_keys,
-		    .max_bytes = RECORD_MAX_BYTES,
-		    .deadline_ms = kube_now_ms() + 20000,
-		};
-		struct kube_error err;
-		int rc = full ? rec_store(r->kc, &so, full, &err) : KUBE_ENOMEM;
-
-		if (rc == KUBE_OK)
-			log_info("recorded the outcome in ConfigMap %s/%s key %s", kube_namespace(r->kc), c->record,
-			         c->record_key);
-		else
-			log_error("FAILED to record the outcome in ConfigMap %s/%s key %s: %s%s%s (the exit code is "
-			          "unchanged; waiters that rely on the record will not see this run)",
-			          kube_namespace(r->kc), c->record, c->record_key, kube_strerror((enum kube_rc)rc),
-			          full ? ": " : "", full ? err.message : "");
-	}
-
-	capped = rec_json_capped(&r->out, TERMINATION_LOG_MAX);
-	if (capped) {
-		const char *path = c->termination_log ? c->termination_log : DEFAULT_TERMINATION_LOG;
-		int explicit = c->termination_log != NULL;
-
-		if (*path) {
-			int e = rec_write_file(path, explicit, capped);
-			if (e && explicit)
-				log_warn("cannot write the termination log %s: %s", path, strerror(e));
-			else if (e)
-				log_debug("no termination log at %s: %s", path, strerror(e));
-		}
-	}
-	line = rec_json(&r->out, 0);
-	if (line) {
-		fflush(stdout);
-		/* a line of its own even after output without a final newline (issue 15 item 5) */
-		printf("%s%s\n", r->stdout_unterminated ? "\n" : "", line);
-		fflush(stdout);
-	}
-	free(line);
-	free(capped);
-	free(full);
-	free(tail);
-	r->out.output_tail = NULL;
 }
 
 /* Fill the record for an exit before or instead of the command, and return code. */
@@ -501,211 +478,345 @@ static int signaled_before_start(struct run *r, int sig)
 	return finish_early(r, REC_SIGNALED, 128 + sig, sig);
 }
 
-struct renew_ctx {
-	struct lock *lock;
-	const char *name;
-	int64_t lease_ms;
-};
+/* Each step returns -1 to go on, or the exit code (r->out filled). */
 
-/* The supervisor's tick: keep the lease, or have the command stopped in time. */
-static int64_t renew_tick(void *ctx, int64_t *next_ms)
+static int step_signals(struct run *r)
 {
-	struct renew_ctx *rc = ctx;
-	struct kube_error err;
-	int64_t now = kube_now_ms(), last = lock_last_renew(rc->lock);
-	int64_t budget, req_deadline = now + (rc->lease_ms / 3 < 5000 ? rc->lease_ms / 3 : 5000);
-	int res = lock_renew(rc->lock, req_deadline, &err);
-
-	now = kube_now_ms();
-	if (res == LOCK_RENEWED) {
-		*next_ms = rc->lease_ms / 3;
-		return -1;
+	if (sup_init() != 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return finish_early(r, REC_EXEC_FAILED, MG_EXIT_CANNOT_EXEC, 0);
 	}
-	/*
-	 * Whoever takes over waits a full lease duration after our last
-	 * renewal: the command must be gone before that.
-	 */
-	budget = last + rc->lease_ms - 1000 - now;
-	if (budget < 0)
-		budget = 0;
-	if (res == LOCK_LOST) {
-		log_error("lost the lock %s (now held by %s); terminating the command so that two migrations "
-		          "never run at once",
-		          rc->name, lock_other_holder(rc->lock)[0] ? lock_other_holder(rc->lock) : "nobody");
-		return budget;
-	}
-	if (now - last >= rc->lease_ms * 2 / 3) {
-		log_error("could not renew the lock %s for %lld ms (%s); terminating the command so that two "
-		          "migrations never run at once",
-		          rc->name, (long long)(now - last), err.message);
-		return budget;
-	}
-	log_warn("could not renew the lock %s: %s; retrying", rc->name, err.message);
-	*next_ms = rc->lease_ms / 10 > 500 ? rc->lease_ms / 10 : 500;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return -1;
+}
+
+static int connect_one(struct run *r, struct kube_client **kc)
+{
+	struct config *c = r->cfg;
+	struct kube_conn_opts ko = {c->kubeconfig, c->context, c->namespace};
+	struct kube_error err;
+	int rc = kube_client_new(&ko, kc, &err);
+
+	if (rc == KUBE_OK)
+		return -1;
+	log_error("%s needs the Kubernetes API, but %s: %s", c->lock ? "--lock" : "--record",
+	          rc == KUBE_ENOCONFIG ? "there is no configuration (no in-cluster service account, no kubeconfig)"
+	                               : "the configuration is unusable",
+	          err.message);
+	*kc = NULL;
+	return finish_early(r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+}
+
+static int step_connect(struct run *r)
+{
+	struct config *c = r->cfg;
+	int code;
+
+	if (!c->lock && !c->record)
+		return -1;
+	if ((code = connect_one(r, &r->kc)) >= 0)
+		return code;
+	log_debug("Kubernetes API: %s (%s), namespace %s", kube_server(r->kc), kube_source(r->kc),
+	          kube_namespace(r->kc));
+	/* the Lease gets its own connection: renewing it never waits for the record, nor the reverse */
+	return c->lock ? connect_one(r, &r->lock_kc) : -1;
+}
+
+static int step_sidecar(struct run *r)
+{
+	struct config *c = r->cfg;
+	int rc;
+
+	if (!c->have_sidecar || !c->sidecar_wait)
+		return -1;
+	rc = sidecar_wait_ready(&c->sidecar, r->t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL);
+	if (rc == SIDECAR_TIMEOUT)
+		return finish_early(r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+	if (rc == SIDECAR_INTERRUPTED)
+		return signaled_before_start(r, sup_pending_signal());
+	return -1;
+}
+
+static int step_wait_tcp(struct run *r)
+{
+	struct config *c = r->cfg;
+	int rc;
+
+	if (c->ntcp == 0)
+		return -1;
+	rc = wtcp_wait(c->tcp, c->ntcp, r->t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL, NULL);
+	if (rc == WTCP_TIMEOUT)
+		return finish_early(r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+	if (rc == WTCP_INTERRUPTED)
+		return signaled_before_start(r, sup_pending_signal());
+	return -1;
+}
+
+/* attempt = the previous outcome's for this key + 1 (a retried pod of the same Job) */
+static int step_attempt(struct run *r)
+{
+	struct config *c = r->cfg;
+	struct kube_error err;
+	char *prev = NULL;
+
+	if (!c->record || !r->kc || c->attempt != 0)
+		return -1;
+	if (rec_load(r->kc, c->record, c->record_key, kube_now_ms() + 10000, &prev, &err) == KUBE_OK)
+		r->out.attempt = rec_parse_attempt(prev) + 1;
+	else
+		log_warn("cannot read ConfigMap %s for the attempt number: %s", c->record, err.message);
+	free(prev);
+	return -1;
+}
+
+static int lock_failed(struct run *r, int rc, const struct kube_error *err)
+{
+	struct config *c = r->cfg;
+	char d[32];
+
+	if (rc == LOCK_TIMEOUT) {
+		dur_format(c->lock_timeout_ms, d, sizeof(d));
+		log_error("lock timeout: lock %s still held by %s after %s%s%s", c->lock,
+		          lock_other_holder(r->lock)[0] ? lock_other_holder(r->lock) : "another runner", d,
+		          err->rc ? "; last error: " : "", err->rc ? err->message : "");
+		return finish_early(r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+	}
+	if (rc == LOCK_INTERRUPTED)
+		return signaled_before_start(r, sup_pending_signal());
+	log_error("cannot take lock %s: %s: %s%s", c->lock, kube_strerror(err->rc), err->message,
+	          err->rc == KUBE_EFORBIDDEN ? " (RBAC: the service account needs get, create and update on "
+	                                       "leases.coordination.k8s.io)"
+	                                     : "");
+	if (err->rc == KUBE_EFORBIDDEN || err->rc == KUBE_EUNAUTHORIZED || err->rc == KUBE_ECONFIG ||
+	    err->rc == KUBE_ETLS || err->rc == KUBE_EINVALID)
+		return finish_early(r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+	return finish_early(r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
+}
+
+static int step_lock(struct run *r)
+{
+	struct config *c = r->cfg;
+	struct kube_error err;
+	int rc;
+
+	if (!c->lock)
+		return -1;
+	r->lock = lock_new(r->lock_kc, c->lock, c->pod ? c->pod : "migrate-runner", (int)(c->lock_lease_ms / 1000));
+	if (!r->lock) {
+		log_error("out of memory");
+		return finish_early(r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
+	}
+	rc = lock_acquire(r->lock, kube_now_ms() + c->lock_timeout_ms, sup_wait_cb, NULL, &err);
+	if (rc != LOCK_ACQUIRED)
+		return lock_failed(r, rc, &err);
+	log_info("acquired lock %s/%s as %s", kube_namespace(r->lock_kc), c->lock, c->pod);
+	return -1;
+}
+
+/* The supervisor's event: the keeper gave up on the Lease. */
+static int64_t lock_gone(void *ctx) { return keeper_budget(ctx); }
+
+/* Turn the supervisor's result into the outcome; returns the exit code. */
+static int outcome_of(struct run *r, const struct sup_result *res)
+{
+	struct config *c = r->cfg;
+	int code = sup_exit_code(res);
+
+	r->out.started_ms = res->started_ms;
+	r->out.finished_ms = res->finished_ms;
+	r->stdout_unterminated = res->stdout_unterminated;
+	r->out.signal = res->how == SUP_SIGNALED ? res->sig : 0;
+	if (res->terminated && !(res->how == SUP_EXITED && res->code == 0)) {
+		/* stopped because the Lease was lost: said so, and retriable (not a plain "Signaled 143") */
+		r->out.reason = REC_LOCK_LOST;
+		code = MG_EXIT_TEMPFAIL;
+		log_error("the command was stopped because the lock %s was lost; exit %d (retriable)", c->lock, code);
+	} else if (res->timed_out) {
+		r->out.reason = REC_TIMED_OUT;
+	} else if (res->how == SUP_EXITED) {
+		r->out.reason = REC_EXITED;
+	} else if (res->how == SUP_SIGNALED) {
+		r->out.reason = REC_SIGNALED;
+		log_info("the command was killed by signal %d (%s); exit %d", res->sig, strsignal(res->sig), code);
+	} else {
+		r->out.reason = REC_EXEC_FAILED;
+		log_error("cannot execute '%s': %s (exit %d)", c->argv[0], exec_why(res->exec_errno), code);
+	}
+	r->out.exit_code = code;
+	return code;
+}
+
+static int step_command(struct run *r)
+{
+	struct config *c = r->cfg;
+	struct sup_opts so = {.argv = c->argv, .timeout_ms = c->timeout_ms, .grace_ms = c->grace_ms, .tail = r->tail};
+	struct sup_result res;
+	int sig;
+
+	if ((sig = sup_wait(0)) != 0)
+		return signaled_before_start(r, sig);
+	if (r->lock) {
+		r->keeper = keeper_start(r->lock, c->lock, c->lock_lease_ms);
+		if (!r->keeper) {
+			log_error("cannot start renewing the lock: %s", strerror(errno));
+			return finish_early(r, REC_EXEC_FAILED, MG_EXIT_CANNOT_EXEC, 0);
+		}
+		so.event_fd = keeper_fd(r->keeper);
+		so.on_event = lock_gone;
+		so.ctx = r->keeper;
+	}
+	sup_run(&so, &res);
+	return outcome_of(r, &res);
+}
+
+/* ---- making the outcome durable ------------------------------------------ */
+
+static void compose(struct run *r)
+{
+	struct config *c = r->cfg;
+
+	r->tail_text = r->tail ? tail_text(r->tail, TAIL_MAX_BYTES) : NULL;
+	r->out.output_tail = r->tail_text;
+	r->out.job = c->job;
+	r->out.pod = c->pod;
+	if (r->out.attempt < 1)
+		r->out.attempt = 1;
+	if (!r->out.finished_ms)
+		r->out.finished_ms = sup_wall_ms();
+}
+
+/* The termination log, then the stdout line: local, at once, before any API call. */
+static void write_local(struct run *r)
+{
+	struct config *c = r->cfg;
+	const char *path = c->termination_log ? c->termination_log : DEFAULT_TERMINATION_LOG;
+	char *capped = *path ? rec_json_capped(&r->out, TERMINATION_LOG_MAX) : NULL;
+	char *line = rec_json(&r->out, 0), *buf;
+	int e;
+
+	if (capped && (e = rec_write_file(path, c->termination_log != NULL, capped)) != 0) {
+		if (c->termination_log)
+			log_warn("cannot write the termination log %s: %s", path, strerror(e));
+		else
+			log_debug("no termination log at %s: %s", path, strerror(e));
+	}
+	/* a line of its own even after output without a final newline (issue 15 item 5) */
+	buf = line ? malloc(strlen(line) + 3) : NULL;
+	if (buf) {
+		int n = snprintf(buf, strlen(line) + 3, "%s%s\n", r->stdout_unterminated ? "\n" : "", line);
+		fflush(stdout);
+		if (sup_write_bounded(STDOUT_FILENO, buf, (size_t)n, STDOUT_LINE_MS) != 0)
+			log_warn("could not write the outcome line to stdout (closed, or not read for %d ms)",
+			         STDOUT_LINE_MS);
+	}
+	free(buf);
+	free(line);
+	free(capped);
+}
+
+/*
+ * When the pod is being stopped (a SIGTERM came), the kubelet SIGKILLs us
+ * --termination-grace after it: everything must be done before that.
+ */
+static int64_t end_deadline(const struct config *c)
+{
+	int64_t t = sup_term_ms();
+
+	return t ? t + c->termination_grace_ms - END_MARGIN_MS : INT64_MAX;
+}
+
+static void store_record(struct run *r, int64_t end)
+{
+	struct config *c = r->cfg;
+	struct rec_store_opts so = {c->record, c->record_key, (size_t)c->record_max_keys, RECORD_MAX_BYTES, 0};
+	struct kube_error err = {0};
+	int64_t now = kube_now_ms();
+	char *full;
+	int rc;
+
+	if (!c->record || !r->kc || r->out.reason == REC_CONFIG_ERROR)
+		return;
+	so.deadline_ms = now + c->record_timeout_ms < end ? now + c->record_timeout_ms : end;
+	if (so.deadline_ms - now < 100) {
+		log_error("FAILED to record the outcome in ConfigMap %s: no time left before the pod's grace period "
+		          "ends (--termination-grace)",
+		          c->record);
+		return;
+	}
+	full = rec_json(&r->out, 1);
+	rc = full ? rec_store(r->kc, &so, full, &err) : KUBE_ENOMEM;
+	if (rc == KUBE_OK)
+		log_info("recorded the outcome in ConfigMap %s/%s key %s", kube_namespace(r->kc), c->record,
+		         c->record_key);
+	else
+		log_error("FAILED to record the outcome in ConfigMap %s/%s key %s: %s%s%s (the exit code is "
+		          "unchanged; waiters that rely on the record will not see this run)",
+		          kube_namespace(r->kc), c->record, c->record_key, kube_strerror((enum kube_rc)rc),
+		          err.message[0] ? ": " : "", err.message);
+	free(full);
+}
+
+/* Only after the record: a successor must find the outcome when it gets the lock. */
+static void release_lock(struct run *r, int64_t end)
+{
+	struct kube_error err;
+	int64_t deadline = kube_now_ms() + RELEASE_MAX_MS;
+
+	if (!r->lock)
+		return;
+	if (end < deadline)
+		deadline = end;
+	if (keeper_stop(r->keeper, deadline) != 0) {
+		/* the keeper still owns the lock and its client: leave both to the exit */
+		log_warn("lock %s not released: a renewal is still in flight (it expires by itself)", r->cfg->lock);
+		r->keeper = NULL;
+		r->lock = NULL;
+		r->lock_kc = NULL;
+		return;
+	}
+	r->keeper = NULL;
+	if (deadline - kube_now_ms() < 100)
+		log_warn("lock %s not released: no time left (it expires by itself)", r->cfg->lock);
+	else if (lock_release(r->lock, deadline, &err) != KUBE_OK)
+		log_warn("cannot release lock %s: %s (it expires by itself)", r->cfg->lock, err.message);
+}
+
+static void finish(struct run *r)
+{
+	int64_t end = end_deadline(r->cfg);
+
+	compose(r);
+	write_local(r);
+	store_record(r, end);
+	release_lock(r, end);
+	/* last: the record write may go through the proxy */
+	if (r->cfg->have_sidecar)
+		sidecar_quit(&r->cfg->sidecar);
 }
 
 static int run(struct config *c)
 {
+	static int (*const steps[])(struct run *) = {
+	    step_signals, step_connect, step_sidecar, step_wait_tcp, step_attempt, step_lock, step_command,
+	};
 	struct run r;
-	struct kube_error err;
-	int code = -1, sig;
-	int64_t t0_mono = sup_mono_ms();
+	int code = -1;
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = c;
+	r.t0_mono = sup_mono_ms();
 	r.out.started_ms = sup_wall_ms();
 	r.out.attempt = (int)c->attempt;
-	r.tail = tail_new((size_t)c->tail_lines, TAIL_LINE_LEN);
-
-	if (sup_init() != 0) {
-		log_error("cannot set up signal handling: %s", strerror(errno));
-		code = finish_early(&r, REC_EXEC_FAILED, MG_EXIT_CANNOT_EXEC, 0);
-		goto out;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-
-	if (c->lock || c->record) {
-		struct kube_conn_opts ko = {c->kubeconfig, c->context, c->namespace};
-		int rc = kube_client_new(&ko, &r.kc, &err);
-
-		if (rc != KUBE_OK) {
-			log_error("%s needs the Kubernetes API, but %s: %s", c->lock ? "--lock" : "--record",
-			          rc == KUBE_ENOCONFIG ? "there is no configuration (no in-cluster service account, "
-			                                 "no kubeconfig)"
-			                               : "the configuration is unusable",
-			          err.message);
-			r.kc = NULL;
-			code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
-			goto out;
-		}
-		log_debug("Kubernetes API: %s (%s), namespace %s", kube_server(r.kc), kube_source(r.kc),
-		          kube_namespace(r.kc));
-	}
-
-	if (c->have_sidecar && c->sidecar_wait) {
-		int rc = sidecar_wait_ready(&c->sidecar, t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL);
-		if (rc == SIDECAR_TIMEOUT) {
-			code = finish_early(&r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
-			goto out;
-		}
-		if (rc == SIDECAR_INTERRUPTED) {
-			code = signaled_before_start(&r, sup_pending_signal());
-			goto out;
-		}
-	}
-
-	if (c->ntcp > 0) {
-		int rc = wtcp_wait(c->tcp, c->ntcp, t0_mono + c->wait_timeout_ms, sup_mono_ms, sup_wait_cb, NULL, NULL);
-		if (rc == WTCP_TIMEOUT) {
-			code = finish_early(&r, REC_DEPENDENCY_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
-			goto out;
-		}
-		if (rc == WTCP_INTERRUPTED) {
-			code = signaled_before_start(&r, sup_pending_signal());
-			goto out;
-		}
-	}
-
-	if (c->record && r.kc && c->attempt == 0) {
-		/* attempt = the previous outcome's for this key + 1 (a retried pod of the same Job) */
-		char *prev = NULL;
-		if (rec_load(r.kc, c->record, c->record_key, kube_now_ms() + 10000, &prev, &err) == KUBE_OK)
-			r.out.attempt = rec_parse_attempt(prev) + 1;
-		else
-			log_warn("cannot read ConfigMap %s for the attempt number: %s", c->record, err.message);
-		free(prev);
-	}
-
-	if (c->lock) {
-		int rc;
-		char d[32];
-
-		r.lock = lock_new(r.kc, c->lock, c->pod ? c->pod : "migrate-runner", (int)(c->lock_lease_ms / 1000));
-		if (!r.lock) {
-			log_error("out of memory");
-			code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
-			goto out;
-		}
-		rc = lock_acquire(r.lock, kube_now_ms() + c->lock_timeout_ms, sup_wait_cb, NULL, &err);
-		switch (rc) {
-		case LOCK_ACQUIRED: log_info("acquired lock %s/%s as %s", kube_namespace(r.kc), c->lock, c->pod); break;
-		case LOCK_TIMEOUT:
-			dur_format(c->lock_timeout_ms, d, sizeof(d));
-			log_error("lock timeout: lock %s still held by %s after %s%s%s", c->lock,
-			          lock_other_holder(r.lock)[0] ? lock_other_holder(r.lock) : "another runner", d,
-			          err.rc ? "; last error: " : "", err.rc ? err.message : "");
-			code = finish_early(&r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
-			goto out;
-		case LOCK_INTERRUPTED: code = signaled_before_start(&r, sup_pending_signal()); goto out;
-		default:
-			log_error("cannot take lock %s: %s: %s%s", c->lock, kube_strerror(err.rc), err.message,
-			          err.rc == KUBE_EFORBIDDEN ? " (RBAC: the service account needs get, create and "
-			                                      "update on leases.coordination.k8s.io)"
-			                                    : "");
-			if (err.rc == KUBE_EFORBIDDEN || err.rc == KUBE_EUNAUTHORIZED || err.rc == KUBE_ECONFIG ||
-			    err.rc == KUBE_ETLS || err.rc == KUBE_EINVALID)
-				code = finish_early(&r, REC_CONFIG_ERROR, MG_EXIT_CONFIG, 0);
-			else
-				code = finish_early(&r, REC_LOCK_TIMEOUT, MG_EXIT_TEMPFAIL, 0);
-			goto out;
-		}
-	}
-
-	if ((sig = sup_wait(0)) != 0) {
-		code = signaled_before_start(&r, sig);
-		goto out;
-	}
-
-	{
-		struct renew_ctx rctx = {r.lock, c->lock, c->lock_lease_ms};
-		struct sup_opts so = {
-		    .argv = c->argv,
-		    .timeout_ms = c->timeout_ms,
-		    .grace_ms = c->grace_ms,
-		    .tail = r.tail,
-		    .tick_ms = r.lock ? c->lock_lease_ms / 3 : 0,
-		    .on_tick = r.lock ? renew_tick : NULL,
-		    .ctx = &rctx,
-		};
-		struct sup_result res;
-
-		sup_run(&so, &res);
-		r.ran = 1;
-		r.stdout_unterminated = res.stdout_unterminated;
-		code = sup_exit_code(&res);
-		r.out.started_ms = res.started_ms;
-		r.out.finished_ms = res.finished_ms;
-		r.out.exit_code = code;
-		if (res.timed_out) {
-			r.out.reason = REC_TIMED_OUT;
-			r.out.signal = res.how == SUP_SIGNALED ? res.sig : 0;
-		} else if (res.how == SUP_EXITED) {
-			r.out.reason = REC_EXITED;
-		} else if (res.how == SUP_SIGNALED) {
-			r.out.reason = REC_SIGNALED;
-			r.out.signal = res.sig;
-		} else {
-			r.out.reason = REC_EXEC_FAILED;
-			log_error("cannot execute '%s': %s (exit %d)", c->argv[0], exec_why(res.exec_errno), code);
-		}
-		if (res.how == SUP_SIGNALED && !res.timed_out)
-			log_info("the command was killed by signal %d (%s); exit %d", res.sig, strsignal(res.sig),
-			         code);
-	}
-
-out:
-	if (r.lock) {
-		int rc = lock_release(r.lock, kube_now_ms() + 5000, &err);
-		if (rc != KUBE_OK)
-			log_warn("cannot release lock %s: %s (it expires by itself)", c->lock, err.message);
-	}
-	write_outcome(&r);
-	if (c->have_sidecar)
-		sidecar_quit(&c->sidecar);
+	r.tail = c->tail_lines > 0 ? tail_new((size_t)c->tail_lines, TAIL_LINE_LEN) : NULL;
+	for (size_t i = 0; code < 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
+		code = steps[i](&r);
+	finish(&r);
 	lock_free(r.lock);
+	if (r.lock_kc)
+		kube_client_free(r.lock_kc);
 	if (r.kc)
 		kube_client_free(r.kc);
+	free(r.tail_text);
 	tail_free(r.tail);
 	return code;
 }

@@ -21,6 +21,7 @@ static const char *const reason_names[] = {
     [REC_EXEC_FAILED] = "ExecFailed",
     [REC_LOCK_TIMEOUT] = "LockTimeout",
     [REC_DEPENDENCY_TIMEOUT] = "DependencyTimeout",
+    [REC_LOCK_LOST] = "LockLost",
     [REC_CONFIG_ERROR] = "ConfigError",
 };
 
@@ -127,7 +128,8 @@ int rec_parse_attempt(const char *value)
 
 int rec_write_file(const char *path, int create, const char *json)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | (create ? O_CREAT : 0), 0644);
+	/* O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging */
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0644);
 	size_t len = strlen(json), off = 0;
 	int rc = 0;
 

@@ -23,6 +23,7 @@ enum rec_reason {
 	REC_EXEC_FAILED,
 	REC_LOCK_TIMEOUT,
 	REC_DEPENDENCY_TIMEOUT,
+	REC_LOCK_LOST,    /* the Lease was taken or not renewed in time: the command was stopped */
 	REC_CONFIG_ERROR, /* never stored: only the termination log and stdout */
 };
 

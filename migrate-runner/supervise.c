@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,8 @@
 #include "log.h"
 
 #define SUP_BUF 65536
+/* a reader of our stdout/stderr that takes nothing for this long loses output, not the loop */
+#define SUP_STALL_MS 2000
 /* after SIGKILL, how long to wait for the kernel to tear processes down */
 #define SUP_KILL_WAIT_MS 5000
 
@@ -39,6 +42,9 @@ static int sup_sfd = -1;
 static sigset_t sup_orig_mask;
 static struct sigaction sup_orig_pipe;
 static int sup_term_sig;
+static int64_t sup_term_at; /* mono ms of the first terminating signal */
+/* poll(2), replaceable by the unit tests to prove a failing poll loses nothing */
+static int (*sup_poll)(struct pollfd *, nfds_t, int) = poll;
 
 int64_t sup_wall_ms(void)
 {
@@ -89,6 +95,15 @@ static int is_term_signal(int sig) { return sig == SIGTERM || sig == SIGINT || s
 
 int sup_pending_signal(void) { return sup_term_sig; }
 
+int64_t sup_term_ms(void) { return sup_term_at; }
+
+static void close_pair(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
+
 int sup_wait(int64_t ms)
 {
 	int64_t end = sup_mono_ms() + (ms > 0 ? ms : 0);
@@ -110,6 +125,8 @@ int sup_wait(int64_t ms)
 					;
 			} else if (is_term_signal((int)si.ssi_signo)) {
 				sup_term_sig = (int)si.ssi_signo;
+				if (!sup_term_at)
+					sup_term_at = sup_mono_ms();
 				return sup_term_sig;
 			} else {
 				log_debug("ignoring signal %d before the command started", (int)si.ssi_signo);
@@ -174,43 +191,116 @@ static void signal_all(pid_t pgid, int sig)
 	closedir(d);
 }
 
-/* Write everything; on a broken stdout keep draining the child but drop. */
-static void write_all(int fd, const char *buf, size_t len, int *broken)
+/*
+ * Output pass-through. Our stdout/stderr are made non-blocking while the
+ * command runs (when they are pipes or sockets), so a reader that stops
+ * reading can never stop this loop (issue 15 item 7): bytes it does not
+ * take wait in `pend` and the command's pipe (back-pressure) for up to
+ * SUP_STALL_MS; after that they are dropped and counted until it reads
+ * again. The tail always sees every byte.
+ */
+struct stream {
+	int fd;  /* read end of the command's pipe, -1 at EOF */
+	int out; /* 1 or 2 */
+	int broken;
+	int dropping;
+	char last; /* the last byte passed through, '\n' before any */
+	char *buf; /* SUP_BUF bytes */
+	size_t pend_off, pend_len;
+	int64_t stalled_since; /* mono ms; 0 while the reader keeps up */
+	uint64_t dropped;
+	int out_flags; /* original flags of out, -1 = left alone */
+};
+
+static void stream_open(struct stream *s, int fd, int out, char *buf)
 {
-	while (len > 0 && !*broken) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
-				poll(&p, 1, 1000);
-				continue;
-			}
-			*broken = 1;
-			log_warn("cannot write the command's output to fd %d: %s; discarding it", fd, strerror(errno));
-			return;
-		}
-		buf += n;
-		len -= (size_t)n;
+	struct stat sb;
+
+	*s = (struct stream){.fd = fd, .out = out, .last = '\n', .buf = buf, .out_flags = -1};
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* a terminal or a file is never made non-blocking: it is shared with the shell */
+	if (fstat(out, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))) {
+		s->out_flags = fcntl(out, F_GETFL);
+		if (s->out_flags >= 0 && !(s->out_flags & O_NONBLOCK))
+			fcntl(out, F_SETFL, s->out_flags | O_NONBLOCK);
+		else
+			s->out_flags = -1;
 	}
 }
 
-struct stream {
-	int fd;  /* read end, -1 at EOF */
-	int out; /* 1 or 2 */
-	int broken;
-	char last; /* the last byte passed through, '\n' before any */
-};
+static void stream_close(struct stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->out_flags >= 0)
+		fcntl(s->out, F_SETFL, s->out_flags);
+	s->out_flags = -1;
+}
 
-/* Read once; returns 0 at EOF/error (fd closed), 1 when data was copied, -1 for EAGAIN. */
-static int pump(struct stream *s, struct tail *t, char *buf)
+/* Write what out takes now; returns the bytes written, or -1 once broken. */
+static ssize_t write_some(struct stream *s, const char *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(s->out, p + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			s->broken = 1;
+			if (s->buf) /* the command's stream, not sup_write_bounded's */
+				log_warn("cannot write the command's output to fd %d: %s; discarding it", s->out,
+				         strerror(errno));
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+static void flush_pending(struct stream *s, int64_t now)
+{
+	ssize_t n = s->broken ? -1 : write_some(s, s->buf + s->pend_off, s->pend_len);
+
+	if (n < 0) {
+		s->pend_len = 0;
+		return;
+	}
+	s->pend_off += (size_t)n;
+	s->pend_len -= (size_t)n;
+	if (s->pend_len == 0) {
+		s->stalled_since = 0;
+		if (s->dropping)
+			log_warn("the reader of fd %d reads again; %llu bytes of the command's output were dropped",
+			         s->out, (unsigned long long)s->dropped);
+		s->dropping = 0;
+	} else if (n > 0 || !s->stalled_since) {
+		s->stalled_since = now;
+	}
+}
+
+/* Pass one chunk along. Returns 1 when data moved, 0 at EOF, -1 when nothing could. */
+static int pump(struct stream *s, struct tail *t, int64_t now)
 {
 	ssize_t n;
 
-	if (s->fd < 0)
-		return 0;
-	n = read(s->fd, buf, SUP_BUF);
+	if (s->pend_len)
+		flush_pending(s, now);
+	if (s->pend_len && !s->dropping && now - s->stalled_since >= SUP_STALL_MS) {
+		s->dropping = 1;
+		log_warn("nobody has read fd %d for %d ms; dropping the command's output until it is read again",
+		         s->out, SUP_STALL_MS);
+	}
+	if (s->pend_len && s->dropping) {
+		s->dropped += s->pend_len;
+		s->pend_len = 0;
+	}
+	if (s->pend_len || s->fd < 0)
+		return s->fd < 0 && !s->pend_len ? 0 : -1;
+	n = read(s->fd, s->buf, SUP_BUF);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return -1;
 	if (n <= 0) {
@@ -218,9 +308,11 @@ static int pump(struct stream *s, struct tail *t, char *buf)
 		s->fd = -1;
 		return 0;
 	}
-	write_all(s->out, buf, (size_t)n, &s->broken);
-	tail_feed(t, s->out - 1, buf, (size_t)n);
-	s->last = buf[n - 1];
+	tail_feed(t, s->out - 1, s->buf, (size_t)n);
+	s->last = s->buf[n - 1];
+	s->pend_off = 0;
+	s->pend_len = (size_t)n;
+	flush_pending(s, now);
 	return 1;
 }
 
@@ -280,6 +372,16 @@ fail:
 	_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
 }
 
+struct loop {
+	const struct sup_opts *o;
+	struct sup_result *r;
+	pid_t pid, pgrp;
+	struct stream st[2];
+	char *bufs;
+	int main_status, main_done, others_termed, poll_failed;
+	int64_t timeout_at, kill_at, giveup_at;
+};
+
 static int64_t min_deadline(int64_t a, int64_t b)
 {
 	if (a == 0)
@@ -289,33 +391,31 @@ static int64_t min_deadline(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-int sup_run(const struct sup_opts *o, struct sup_result *r)
+/* Pipes, fork, exec; returns 0 with the command running, -1 with r->how set. */
+static int start_child(struct loop *L)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, execp[2] = {-1, -1};
-	struct stream st[2];
-	char *buf = NULL;
-	pid_t pid, pgrp = getpgrp();
-	int main_status = 0, main_done = 0, others_termed = 0, no_children = 0;
-	int64_t now, timeout_at = 0, kill_at = 0, giveup_at = 0, tick_at = 0;
-	ssize_t n;
 	int e;
+	ssize_t n;
 
-	memset(r, 0, sizeof(*r));
-	r->started_ms = sup_wall_ms();
-	buf = malloc(SUP_BUF);
-	if (!buf || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(execp, O_CLOEXEC) != 0)
-		goto start_failed;
-	pid = fork();
-	if (pid < 0)
-		goto start_failed;
-	if (pid == 0) {
+	L->bufs = malloc(2 * SUP_BUF);
+	if (!L->bufs || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(execp, O_CLOEXEC) != 0 ||
+	    (L->pid = fork()) < 0) {
+		L->r->how = SUP_START_FAILED;
+		L->r->exec_errno = errno;
+		close_pair(outp);
+		close_pair(errp);
+		close_pair(execp);
+		return -1;
+	}
+	if (L->pid == 0) {
 		close(outp[0]);
 		close(errp[0]);
 		close(execp[0]);
-		child_exec(o, outp[1], errp[1], execp[1], pgrp);
+		child_exec(L->o, outp[1], errp[1], execp[1], L->pgrp);
 	}
 	/* both sides set the group, so kill(-pid) works whichever runs first */
-	setpgid(pid, pid);
+	setpgid(L->pid, L->pid);
 	close(outp[1]);
 	close(errp[1]);
 	close(execp[1]);
@@ -324,166 +424,268 @@ int sup_run(const struct sup_opts *o, struct sup_result *r)
 	while (n < 0 && errno == EINTR);
 	close(execp[0]);
 	if (n == (ssize_t)sizeof(e)) {
-		r->how = SUP_EXEC_FAILED;
-		r->exec_errno = e;
+		L->r->how = SUP_EXEC_FAILED;
+		L->r->exec_errno = e;
 	}
-	st[0] = (struct stream){.fd = outp[0], .out = STDOUT_FILENO, .broken = 0, .last = '\n'};
-	st[1] = (struct stream){.fd = errp[0], .out = STDERR_FILENO, .broken = 0, .last = '\n'};
-	fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
+	stream_open(&L->st[0], outp[0], STDOUT_FILENO, L->bufs);
+	stream_open(&L->st[1], errp[0], STDERR_FILENO, L->bufs + SUP_BUF);
+	return 0;
+}
 
+/*
+ * Reap every child that is ready, keeping the command's status. Returns 1
+ * when no child is left at all.
+ */
+static int reap(struct loop *L)
+{
+	pid_t w;
+	int status;
+
+	while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (w == L->pid) {
+			L->main_status = status;
+			L->main_done = 1;
+		}
+	}
+	return w < 0 && errno == ECHILD;
+}
+
+static void terminate(struct loop *L, int64_t now, int64_t within_ms)
+{
+	kill(-L->pid, SIGTERM);
+	L->kill_at = min_deadline(L->kill_at, now + (within_ms < L->o->grace_ms ? within_ms : L->o->grace_ms));
+}
+
+/* Leftovers, --timeout, the grace, SIGKILL. Returns 1 to stop waiting. */
+static int check_deadlines(struct loop *L, int64_t now)
+{
+	const struct sup_opts *o = L->o;
+
+	if (L->main_done && !L->others_termed) {
+		/* the command is gone but left processes behind: let them shut down */
+		L->others_termed = 1;
+		log_info("command exited; stopping the processes it left (grace %lld ms)", (long long)o->grace_ms);
+		signal_all(L->pid, SIGTERM);
+		L->kill_at = min_deadline(L->kill_at, now + o->grace_ms);
+	}
+	if (L->timeout_at && now >= L->timeout_at && !L->r->timed_out) {
+		L->r->timed_out = 1;
+		L->timeout_at = 0;
+		log_error("timeout: the command ran longer than %lld ms; sending SIGTERM (grace %lld ms)",
+		          (long long)o->timeout_ms, (long long)o->grace_ms);
+		terminate(L, now, o->grace_ms);
+	}
+	if (L->kill_at && now >= L->kill_at && !L->r->killed) {
+		L->r->killed = 1;
+		L->kill_at = 0;
+		log_warn("grace period over; sending SIGKILL to the remaining processes");
+		signal_all(L->pid, SIGKILL);
+		L->giveup_at = now + SUP_KILL_WAIT_MS;
+	}
+	if (L->giveup_at && now >= L->giveup_at) {
+		log_error("processes survived SIGKILL for %d ms; giving up on them", SUP_KILL_WAIT_MS);
+		return 1;
+	}
+	return 0;
+}
+
+static void forward_signals(struct loop *L)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sup_sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGCHLD || sig == SIGURG)
+			continue; /* reaped at the top of the loop; the Go runtime's preemption (scuttle#44) */
+		/*
+		 * A write to our own broken stdout: the kernel queues SIGPIPE
+		 * (blocked signals are never discarded) as sent by us. It is
+		 * about our pipe, not the command's (issue 15 item 8).
+		 */
+		if (sig == SIGPIPE && si.ssi_pid == (uint32_t)getpid())
+			continue;
+		if (is_term_signal(sig) && !sup_term_at)
+			sup_term_at = sup_mono_ms();
+		log_debug("forwarding signal %d to process group %d", sig, (int)L->pid);
+		kill(-L->pid, sig);
+		if (sig == SIGTERM && !L->kill_at && !L->r->killed) {
+			L->kill_at = sup_mono_ms() + L->o->grace_ms;
+			if (L->o->grace_ms > 0)
+				log_info("got SIGTERM; the command has %lld ms to exit", (long long)L->o->grace_ms);
+		}
+	}
+}
+
+static int64_t next_wake(const struct loop *L, int64_t now)
+{
+	int64_t wake = min_deadline(min_deadline(L->timeout_at, L->kill_at), L->giveup_at), ms;
+
+	for (int i = 0; i < 2; i++)
+		if (L->st[i].pend_len && !L->st[i].dropping)
+			wake = min_deadline(wake, L->st[i].stalled_since + SUP_STALL_MS);
+	if (!wake)
+		return -1;
+	ms = wake - now;
+	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : ms;
+}
+
+/*
+ * Wait for a signal, output, a writable stdout, the keeper or a deadline,
+ * and handle what came. A failing poll never stops the loop: reaping (with
+ * the status) and forwarding happen on the next rounds as usual.
+ */
+static void wait_and_dispatch(struct loop *L, int64_t now)
+{
+	struct pollfd p[6];
+	int n = 0, ev = -1, rc;
+
+	p[n++] = (struct pollfd){.fd = sup_sfd, .events = POLLIN, .revents = 0};
+	for (int i = 0; i < 2; i++) {
+		struct stream *s = &L->st[i];
+		int want_out = s->pend_len && !s->dropping;
+		p[n++] = (struct pollfd){.fd = want_out ? -1 : s->fd, .events = POLLIN, .revents = 0};
+		p[n++] = (struct pollfd){.fd = want_out ? s->out : -1, .events = POLLOUT, .revents = 0};
+	}
+	if (L->o->on_event && L->o->event_fd >= 0 && !L->r->terminated) {
+		ev = n;
+		p[n++] = (struct pollfd){.fd = L->o->event_fd, .events = POLLIN, .revents = 0};
+	}
+	rc = sup_poll(p, (nfds_t)n, (int)next_wake(L, now));
+	if (rc < 0 && errno != EINTR) {
+		if (!L->poll_failed++)
+			log_error("poll: %s; polling every 50 ms instead", strerror(errno));
+		nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+		for (int i = 0; i < n; i++)
+			p[i].revents = p[i].fd >= 0 ? p[i].events : 0;
+	}
 	now = sup_mono_ms();
-	if (o->timeout_ms > 0)
-		timeout_at = now + o->timeout_ms;
-	if (o->on_tick && o->tick_ms > 0)
-		tick_at = now + o->tick_ms;
+	/* drain what is there: fewer poll() round trips per megabyte */
+	for (int i = 0; i < 2; i++)
+		if (p[1 + 2 * i].revents || p[2 + 2 * i].revents || L->st[i].pend_len)
+			for (int k = 0; k < 16 && pump(&L->st[i], L->o->tail, now) > 0; k++)
+				;
+	if (ev >= 0 && p[ev].revents) {
+		int64_t budget = L->o->on_event(L->o->ctx);
+		if (budget >= 0) {
+			L->r->terminated = 1;
+			terminate(L, now, budget);
+		}
+	}
+	forward_signals(L);
+}
+
+/* After the loop: whatever the pipes still hold, within the stall bound. */
+static void drain_rest(struct loop *L)
+{
+	int64_t end = sup_mono_ms() + SUP_STALL_MS;
 
 	for (;;) {
-		struct pollfd p[3];
-		int64_t wake = 0, wait_ms;
-		struct signalfd_siginfo si;
-		pid_t w;
-		int status;
+		int64_t now = sup_mono_ms();
+		int busy = 0;
 
-		/* reap everything that is ready */
-		while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (w == pid) {
-				main_status = status;
-				main_done = 1;
-			}
+		for (int i = 0; i < 2; i++) {
+			struct stream *s = &L->st[i];
+			for (int k = 0; k < 64 && pump(s, L->o->tail, now) > 0; k++)
+				;
+			busy |= s->fd >= 0 || s->pend_len;
 		}
-		no_children = w < 0 && errno == ECHILD;
-		now = sup_mono_ms();
-		if (main_done && no_children)
+		if (!busy || now >= end)
 			break;
-		if (main_done && !others_termed) {
-			/* the command is gone but left processes behind: let them shut down */
-			others_termed = 1;
-			log_info("command exited; stopping the processes it left (grace %lld ms)",
-			         (long long)o->grace_ms);
-			signal_all(pid, SIGTERM);
-			kill_at = min_deadline(kill_at, now + o->grace_ms);
-		}
-		if (timeout_at && now >= timeout_at && !r->timed_out) {
-			r->timed_out = 1;
-			timeout_at = 0;
-			log_error("timeout: the command ran longer than %lld ms; sending SIGTERM (grace %lld ms)",
-			          (long long)o->timeout_ms, (long long)o->grace_ms);
-			kill(-pid, SIGTERM);
-			kill_at = min_deadline(kill_at, now + o->grace_ms);
-		}
-		if (tick_at && now >= tick_at && !r->terminated) {
-			int64_t next = o->tick_ms, budget = o->on_tick(o->ctx, &next);
-
-			now = sup_mono_ms();
-			tick_at = now + (next > 0 ? next : o->tick_ms);
-			if (budget >= 0) {
-				r->terminated = 1;
-				tick_at = 0;
-				kill(-pid, SIGTERM);
-				kill_at = min_deadline(kill_at, now + (budget < o->grace_ms ? budget : o->grace_ms));
-			}
-		}
-		if (kill_at && now >= kill_at && !r->killed) {
-			r->killed = 1;
-			kill_at = 0;
-			log_warn("grace period over; sending SIGKILL to the remaining processes");
-			signal_all(pid, SIGKILL);
-			giveup_at = now + SUP_KILL_WAIT_MS;
-		}
-		if (giveup_at && now >= giveup_at) {
-			log_error("processes survived SIGKILL for %d ms; giving up on them", SUP_KILL_WAIT_MS);
-			break;
-		}
-
-		wake = min_deadline(wake, timeout_at);
-		wake = min_deadline(wake, kill_at);
-		wake = min_deadline(wake, giveup_at);
-		wake = min_deadline(wake, tick_at);
-		wait_ms = wake ? wake - now : -1;
-		if (wake && wait_ms < 0)
-			wait_ms = 0;
-		if (wait_ms > 3600000)
-			wait_ms = 3600000;
-
-		p[0] = (struct pollfd){.fd = sup_sfd, .events = POLLIN, .revents = 0};
-		p[1] = (struct pollfd){.fd = st[0].fd, .events = POLLIN, .revents = 0};
-		p[2] = (struct pollfd){.fd = st[1].fd, .events = POLLIN, .revents = 0};
-		if (poll(p, 3, (int)wait_ms) < 0 && errno != EINTR) {
-			log_error("poll: %s", strerror(errno));
-			sup_wait(100);
-		}
-		/* drain what is there: fewer poll() round trips per megabyte */
-		for (int i = 0; i < 2; i++)
-			if (p[i + 1].revents)
-				for (int k = 0; k < 16 && pump(&st[i], o->tail, buf) > 0; k++)
-					;
-		while (read(sup_sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			int sig = (int)si.ssi_signo;
-
-			if (sig == SIGCHLD)
-				continue; /* reaped at the top of the loop */
-			if (sig == SIGURG)
-				continue;
-			/*
-			 * A write to our own broken stdout: the kernel queues SIGPIPE
-			 * (blocked signals are never discarded) as sent by us. It is
-			 * about our pipe, not the command's (issue 15 item 8).
-			 */
-			if (sig == SIGPIPE && si.ssi_pid == (uint32_t)getpid())
-				continue;
-			log_debug("forwarding signal %d to process group %d", sig, (int)pid);
-			kill(-pid, sig);
-			if (sig == SIGTERM && !kill_at && !r->killed) {
-				kill_at = sup_mono_ms() + o->grace_ms;
-				if (o->grace_ms > 0)
-					log_info("got SIGTERM; the command has %lld ms to exit",
-					         (long long)o->grace_ms);
-			}
+		{
+			struct pollfd p[4] = {
+			    {.fd = L->st[0].pend_len ? -1 : L->st[0].fd, .events = POLLIN, .revents = 0},
+			    {.fd = L->st[0].pend_len ? L->st[0].out : -1, .events = POLLOUT, .revents = 0},
+			    {.fd = L->st[1].pend_len ? -1 : L->st[1].fd, .events = POLLIN, .revents = 0},
+			    {.fd = L->st[1].pend_len ? L->st[1].out : -1, .events = POLLOUT, .revents = 0},
+			};
+			sup_poll(p, 4, (int)(end - now < 50 ? end - now : 50));
 		}
 	}
-	/* take the terminal back from the command's group (interactive use) */
-	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == pid)
-		tcsetpgrp(STDIN_FILENO, pgrp);
-	/* whatever the pipes still hold */
-	for (int i = 0; i < 2; i++)
-		while (pump(&st[i], o->tail, buf) > 0)
-			;
-	for (int i = 0; i < 2; i++)
-		if (st[i].fd >= 0)
-			close(st[i].fd);
-	tail_flush(o->tail);
-	free(buf);
-	r->stdout_unterminated = st[0].last != '\n';
+	for (int i = 0; i < 2; i++) {
+		L->st[i].dropped += L->st[i].pend_len;
+		L->r->dropped_bytes += L->st[i].dropped;
+		stream_close(&L->st[i]);
+	}
+	if (L->r->dropped_bytes)
+		log_warn("%llu bytes of the command's output were dropped because nobody read them",
+		         (unsigned long long)L->r->dropped_bytes);
+}
+
+static void finish_result(struct loop *L)
+{
+	struct sup_result *r = L->r;
+
+	r->stdout_unterminated = L->st[0].last != '\n';
 	r->finished_ms = sup_wall_ms();
 	if (r->how == SUP_EXEC_FAILED)
-		return 0;
-	if (!main_done) {
+		return;
+	if (!L->main_done) {
 		r->how = SUP_SIGNALED;
 		r->sig = SIGKILL;
-	} else if (WIFSIGNALED(main_status)) {
+	} else if (WIFSIGNALED(L->main_status)) {
 		r->how = SUP_SIGNALED;
-		r->sig = WTERMSIG(main_status);
+		r->sig = WTERMSIG(L->main_status);
 	} else {
 		r->how = SUP_EXITED;
-		r->code = WEXITSTATUS(main_status);
+		r->code = WEXITSTATUS(L->main_status);
 	}
-	return 0;
+}
 
-start_failed:
-	r->how = SUP_START_FAILED;
-	r->exec_errno = errno;
-	for (int i = 0; i < 2; i++) {
-		if (outp[i] >= 0)
-			close(outp[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
-		if (execp[i] >= 0)
-			close(execp[i]);
+int sup_run(const struct sup_opts *o, struct sup_result *r)
+{
+	struct loop L = {.o = o, .r = r, .pgrp = getpgrp()};
+	int64_t now;
+
+	memset(r, 0, sizeof(*r));
+	r->started_ms = sup_wall_ms();
+	if (start_child(&L) != 0) {
+		free(L.bufs);
+		r->finished_ms = sup_wall_ms();
+		return 0;
 	}
-	free(buf);
-	r->finished_ms = sup_wall_ms();
+	now = sup_mono_ms();
+	if (o->timeout_ms > 0)
+		L.timeout_at = now + o->timeout_ms;
+	for (;;) {
+		int none_left = reap(&L);
+
+		now = sup_mono_ms();
+		if (L.main_done && none_left)
+			break;
+		if (check_deadlines(&L, now))
+			break;
+		wait_and_dispatch(&L, now);
+	}
+	/* take the terminal back from the command's group (interactive use) */
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == L.pid)
+		tcsetpgrp(STDIN_FILENO, L.pgrp);
+	drain_rest(&L);
+	tail_flush(o->tail);
+	free(L.bufs);
+	finish_result(&L);
 	return 0;
+}
+
+int sup_write_bounded(int fd, const char *buf, size_t len, int64_t timeout_ms)
+{
+	struct stream s;
+	int64_t end = sup_mono_ms() + timeout_ms;
+	ssize_t n = 0;
+	size_t off = 0;
+
+	stream_open(&s, -1, fd, NULL);
+	while (off < len && n >= 0 && sup_mono_ms() < end) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+
+		n = write_some(&s, buf + off, len - off);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n == 0)
+			sup_poll(&p, 1, (int)(end - sup_mono_ms() > 0 ? end - sup_mono_ms() : 0));
+	}
+	stream_close(&s);
+	return off == len ? 0 : -1;
 }
 
 int sup_exit_code(const struct sup_result *r)

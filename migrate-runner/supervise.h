@@ -14,6 +14,7 @@
 #ifndef MR_SUPERVISE_H
 #define MR_SUPERVISE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tail.h"
@@ -37,20 +38,32 @@ int sup_wait_cb(void *ctx, int64_t ms);
 /* The terminating signal sup_wait saw, or 0. */
 int sup_pending_signal(void);
 
+/*
+ * Monotonic ms when the first SIGTERM/SIGINT/SIGHUP/SIGQUIT arrived (before
+ * or while the command ran), or 0: the kubelet's grace counts from there.
+ */
+int64_t sup_term_ms(void);
+
+/*
+ * Write all of buf to fd within timeout_ms, never blocking longer (a pipe
+ * or socket is made non-blocking meanwhile). Returns 0, or -1 when not all
+ * of it could be written (stalled reader, broken pipe).
+ */
+int sup_write_bounded(int fd, const char *buf, size_t len, int64_t timeout_ms);
+
 struct sup_opts {
 	char *const *argv;  /* the command; argv[0] is looked up in PATH */
 	int64_t timeout_ms; /* 0 = no timeout */
 	int64_t grace_ms;   /* SIGTERM -> SIGKILL */
 	struct tail *tail;  /* may be NULL */
 	/*
-	 * Called every tick_ms (if on_tick is set) while any child runs.
-	 * Return < 0 to go on; >= 0 to have the command terminated (SIGTERM
-	 * to its group) and SIGKILLed after at most that many ms (and never
-	 * later than the grace). *next_ms may be changed to schedule the next
-	 * call sooner or later.
+	 * When event_fd (>= 0, with on_event set) becomes readable, on_event
+	 * is called once: return < 0 to go on; >= 0 to have the command
+	 * terminated (SIGTERM to its group) and SIGKILLed after at most that
+	 * many ms (and never later than the grace). The Lease keeper's fd.
 	 */
-	int64_t tick_ms;
-	int64_t (*on_tick)(void *ctx, int64_t *next_ms);
+	int event_fd;
+	int64_t (*on_event)(void *ctx);
 	void *ctx;
 };
 
@@ -67,10 +80,12 @@ struct sup_result {
 	int sig;  /* signal for SUP_SIGNALED */
 	int exec_errno;
 	int timed_out;  /* --timeout fired */
-	int terminated; /* on_tick had the command terminated */
+	int terminated; /* on_event had the command terminated */
 	int killed;     /* SIGKILL was sent after the grace */
 	/* the command's stdout did not end in a newline: ours must start with one */
 	int stdout_unterminated;
+	/* output dropped because the reader of our stdout/stderr stalled */
+	unsigned long long dropped_bytes;
 	int64_t started_ms; /* wall clock, ms since the epoch */
 	int64_t finished_ms;
 };

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from mg import KubeSim, ROOT, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, run, start
+from mg import SLOW, KubeSim, ROOT, T, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, run, start
 from mr_helpers import MR, FakeSidecar, free_port, listener, outcome
 
 PY = sys.executable
@@ -292,6 +292,31 @@ class Supervisor(unittest.TestCase):
             known = set((want_out + b"\n" + want_err).decode().split("\n"))
             for line in tail:
                 self.assertIn(line, known)
+
+    def test_stalled_stdout_reader_never_freezes_the_loop(self):
+        # issue 15 item 7: nobody reads our stdout; --timeout must still fire on time
+        t0 = time.monotonic()
+        p = start([MR, "--timeout", T("1s"), "--grace", "300ms", "--", "sh", "-c",
+                   "head -c 3000000 /dev/zero; sleep 30"])
+        try:
+            p.wait(timeout=15 * SLOW)
+            took = time.monotonic() - t0
+            err = p.stderr.read()
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(p.returncode, 124, err)
+        self.assertLess(took, (1 + 0.3 + 2 + 1 + 1.5) * SLOW)  # timeout, grace, stall bound, outcome line
+        self.assertIn("dropped", err)
+
+    def test_broken_stdout_no_sigpipe_for_the_command(self):
+        # issue 15 item 8: our stdout's reader is gone; the command must not die of SIGPIPE
+        r = subprocess.run(f"{MR} -- sh -c 'echo one; sleep 0.3; echo two; sleep 0.3; exit 5' | true; "
+                           "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                           text=True, timeout=30, env=clean_env())
+        self.assertEqual(r.stdout.strip(), "5", r.stderr)
 
     def test_termination_log_and_cap(self):
         secret = "postgres://app:S3CRET-PASSWORD@db:5432/app"
@@ -582,8 +607,11 @@ class WithKubernetes(unittest.TestCase):
         finally:
             if p.poll() is None:
                 p.kill()
-        self.assertEqual(p.returncode, 143, err)
+        # issue 15 item 4: recorded as a lost lock, retriable, not a plain "Signaled 143"
+        self.assertEqual(p.returncode, 75, err)
         self.assertIn("lost the lock lost (now held by intruder)", err)
+        o = outcome(out)
+        self.assertEqual((o["reason"], o["status"], o["signal"]), ("LockLost", "failed", 15))
         self.assertEqual(self.lease("lost")["spec"]["holderIdentity"], "intruder")  # not released by us
 
     @unittest.skipUnless(can_unshare(), "needs root and unshare")
@@ -601,6 +629,81 @@ class WithKubernetes(unittest.TestCase):
             self.ks.control("POST", "/tokens", {"user": self.ks.sa_user, "rules": None})  # full access again
         self.assertEqual(r.returncode, 78, r.stderr)
         self.assertIn("leases.coordination.k8s.io", r.stderr)
+
+
+class OutcomeNeverLost(unittest.TestCase):
+    """Issue 15 item 4: the local copies first and at once; the record within a budget; then the lock."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.ks = KubeSim(state_dir=self.dir).start()
+        self.tlog = os.path.join(self.dir, "termination-log")
+        self.go = os.path.join(self.dir, "go")
+
+    def tearDown(self):
+        self.ks.stop()
+        subprocess.run(["rm", "-rf", self.dir])
+
+    def start_runner(self, *opts, script=None):
+        script = script or f'echo started; while [ ! -e {self.go} ]; do sleep 0.02; done; exit 3'
+        env = clean_env({"KUBECONFIG": self.ks.kubeconfig, "JOB_NAME": "app-migrate-1", "POD_NAME": "pod-a"})
+        return start([MR, "--record", "rec", "--lock", "lk", "--termination-log", self.tlog, *opts,
+                      "--", "sh", "-c", script], env=env)
+
+    def wait_file(self, path, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                return time.monotonic()
+            time.sleep(0.01)
+        return None
+
+    def test_api_down_local_copies_at_once(self):
+        p = self.start_runner("--record-timeout", T("3s"))
+        try:
+            wait_line(p, "started")
+            self.ks.proc.kill()  # the API server is gone, connections refused
+            self.ks.proc.wait()
+            t0 = time.monotonic()
+            open(self.go, "w").close()
+            seen = self.wait_file(self.tlog, 5 * SLOW)
+            self.assertIsNotNone(seen, "no termination message")
+            self.assertLess(seen - t0, 1.0 * SLOW)
+            with open(self.tlog) as f:
+                self.assertEqual(json.load(f)["exitCode"], 3)
+            # the stdout line is there at once as well, before the record gives up
+            line = p.stdout.readline()
+            self.assertLess(time.monotonic() - t0, 1.0 * SLOW)
+            self.assertEqual(json.loads(line)["exitCode"], 3)
+            out, err = p.communicate(timeout=20 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("FAILED to record the outcome", err)
+        self.assertLess(time.monotonic() - t0, (3 + 3 + 2) * SLOW)  # record budget, release, slack
+
+    def test_sigterm_with_lock_api_down_within_grace(self):
+        # the kubelet SIGKILLs --termination-grace after its SIGTERM: everything must be done by then
+        p = self.start_runner("--grace", T("1s"), "--termination-grace", T("5s"),
+                              script="trap 'sleep 0.5; exit 7' TERM; echo started; sleep 60 & wait")
+        try:
+            wait_line(p, "started")
+            self.ks.proc.kill()
+            self.ks.proc.wait()
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            seen = self.wait_file(self.tlog, 5 * SLOW)
+            self.assertIsNotNone(seen, "no termination message")
+            self.assertLess(seen - t0, 2.0 * SLOW)  # the command's 0.5 s, then at once
+            out, err = p.communicate(timeout=20 * SLOW)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 7, err)
+        self.assertLess(took, 5.0 * SLOW)  # before the kubelet's SIGKILL
+        self.assertEqual(outcome(out)["exitCode"], 7)
 
 
 if __name__ == "__main__":

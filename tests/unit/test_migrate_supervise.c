@@ -117,28 +117,115 @@ static void leftovers_are_stopped(void **state)
 	no_children_left();
 }
 
-static int64_t lose_at_second(void *ctx, int64_t *next_ms)
+static int64_t lose_now(void *ctx)
 {
 	int *n = ctx;
-	*next_ms = 50;
-	return ++*n >= 2 ? 100 : -1;
+	++*n;
+	return 100;
 }
 
-static void tick_terminates(void **state)
+static void event_terminates(void **state)
 {
 	char *argv[] = {(char *)"sleep", (char *)"10", NULL};
-	int calls = 0;
-	struct sup_opts o = {.argv = argv, .grace_ms = 5000, .tick_ms = 50, .on_tick = lose_at_second, .ctx = &calls};
+	int calls = 0, p[2];
+	struct sup_opts o = {.argv = argv, .grace_ms = 5000, .on_event = lose_now, .ctx = &calls};
 	struct sup_result r;
 
 	(void)state;
 	assert_int_equal(sup_init(), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	o.event_fd = p[0];
 	sup_run(&o, &r);
-	assert_int_equal(calls, 2);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(calls, 1); /* once, though the fd stays readable */
 	assert_true(r.terminated);
 	assert_int_equal(r.how, SUP_SIGNALED);
 	assert_int_equal(r.sig, SIGTERM);
 	assert_int_equal(sup_exit_code(&r), 143);
+}
+
+/*
+ * Issue 15 item 7: a reader of our stdout that stops reading must not
+ * freeze the loop (--timeout fired 13 s late): the output is dropped after
+ * a bounded stall, counted, and the timeout holds.
+ */
+static void stalled_stdout_never_blocks(void **state)
+{
+	int p[2], saved = dup(STDOUT_FILENO);
+	struct tail *t = tail_new(3, 128);
+	struct sup_result r;
+	int64_t t0;
+	char *s;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	assert_int_equal(pipe(p), 0); /* nobody ever reads p[0] */
+	fflush(stdout);
+	dup2(p[1], STDOUT_FILENO);
+	t0 = sup_mono_ms();
+	r = run_sh("head -c 3000000 /dev/zero; echo; echo last-line; sleep 30", 3000, 300, t);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	assert_true(r.timed_out);
+	assert_int_equal(sup_exit_code(&r), 124);
+	assert_true(sup_mono_ms() - t0 < 3000 + 300 + SUP_STALL_MS + 1500);
+	assert_true(r.dropped_bytes > 0);
+	s = tail_text(t, 1000);
+	assert_non_null(strstr(s, "last-line")); /* the tail saw every byte */
+	free(s);
+	tail_free(t);
+	/* and the outcome line gives up in time too */
+	assert_int_equal(pipe(p), 0);
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	t0 = sup_mono_ms();
+	{
+		static char big[70000];
+		memset(big, 'x', sizeof(big));
+		assert_int_equal(sup_write_bounded(p[1], big, sizeof(big), 200), -1);
+	}
+	assert_true(sup_mono_ms() - t0 < 1000);
+	assert_int_equal(sup_write_bounded(p[1], "", 0, 200), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* poll(2) that fails; on the third call a SIGTERM arrives as well */
+static int poll_calls;
+static int failing_poll(struct pollfd *p, nfds_t n, int ms)
+{
+	(void)p;
+	(void)n;
+	(void)ms;
+	if (++poll_calls == 3)
+		kill(getpid(), SIGTERM);
+	errno = EINVAL;
+	return -1;
+}
+
+/* Issue 15 item 7: the poll-error path reaped without the status and swallowed SIGTERM. */
+static void poll_errors_lose_nothing(void **state)
+{
+	struct sup_result r;
+
+	(void)state;
+	assert_int_equal(sup_init(), 0);
+	sup_poll = failing_poll;
+	poll_calls = 100;
+	r = run_sh("sleep 0.2; exit 7", 0, 1000, NULL);
+	assert_int_equal(r.how, SUP_EXITED);
+	assert_int_equal(sup_exit_code(&r), 7);
+	poll_calls = 0;
+	r = run_sh("sleep 5", 0, 3000, NULL);
+	sup_poll = poll;
+	assert_int_equal(r.how, SUP_SIGNALED);
+	assert_int_equal(r.sig, SIGTERM); /* forwarded, not SIGKILLed after the grace */
+	assert_false(r.killed);
+	assert_true(sup_term_ms() > 0);
+	no_children_left();
 }
 
 /* issue 15 item 8: our own broken stdout must never send SIGPIPE to the command */
@@ -278,13 +365,15 @@ int main(void)
 	    cmocka_unit_test(exec_failures),
 	    cmocka_unit_test(timeout_then_kill),
 	    cmocka_unit_test(leftovers_are_stopped),
-	    cmocka_unit_test(tick_terminates),
+	    cmocka_unit_test(event_terminates),
 	    cmocka_unit_test(wait_returns_on_term),
 	    cmocka_unit_test(tcp_parse),
 	    cmocka_unit_test(tcp_wait),
 	    cmocka_unit_test(sidecar_specs),
 	    cmocka_unit_test(broken_stdout_no_sigpipe),
 	    cmocka_unit_test(descriptors_not_inherited),
+	    cmocka_unit_test(stalled_stdout_never_blocks),
+	    cmocka_unit_test(poll_errors_lose_nothing),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
