@@ -74,7 +74,8 @@ static const char usage_text[] =
     "                                exit 124 [MR_TIMEOUT; default: none]\n"
     "      --grace DURATION          time between SIGTERM and SIGKILL, also for processes the\n"
     "                                command leaves behind [MR_GRACE; default 10s]\n"
-    "      --tail-lines N            output lines kept for the record [MR_TAIL_LINES; default 20]\n"
+    "      --tail-lines N            output lines kept for the record, secrets masked; 0 keeps\n"
+    "                                none [MR_TAIL_LINES; default 20]\n"
     "\n"
     "Before the command:\n"
     "      --wait-tcp HOST:PORT      wait until HOST:PORT accepts TCP connections; repeatable\n"
@@ -289,7 +290,7 @@ static int parse_env(struct config *c)
 		return -1;
 	if ((v = env("MR_TERMINATION_GRACE")) && parse_dur("MR_TERMINATION_GRACE", v, &c->termination_grace_ms) != 0)
 		return -1;
-	if ((v = env("MR_TAIL_LINES")) && parse_long("MR_TAIL_LINES", v, 1, 1000, &c->tail_lines) != 0)
+	if ((v = env("MR_TAIL_LINES")) && parse_long("MR_TAIL_LINES", v, 0, 1000, &c->tail_lines) != 0)
 		return -1;
 	if ((v = env("MR_RECORD_MAX_KEYS")) && parse_long("MR_RECORD_MAX_KEYS", v, 1, 10000, &c->record_max_keys) != 0)
 		return -1;
@@ -340,7 +341,7 @@ static int parse_args(struct config *c, int argc, char **argv)
 		switch (opt) {
 		case OPT_TIMEOUT: rc = parse_dur("--timeout", optarg, &c->timeout_ms); break;
 		case OPT_GRACE: rc = parse_dur("--grace", optarg, &c->grace_ms); break;
-		case OPT_TAIL_LINES: rc = parse_long("--tail-lines", optarg, 1, 1000, &c->tail_lines); break;
+		case OPT_TAIL_LINES: rc = parse_long("--tail-lines", optarg, 0, 1000, &c->tail_lines); break;
 		case OPT_WAIT_TCP: rc = add_tcp(c, "--wait-tcp", optarg); break;
 		case OPT_WAIT_TIMEOUT: rc = parse_dur("--wait-timeout", optarg, &c->wait_timeout_ms); break;
 		case OPT_LOCK: c->lock = optarg; break;

@@ -3,8 +3,10 @@
  */
 #include "tail.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct partial {
 	char *buf;
@@ -204,10 +206,164 @@ size_t tail_trim_front(char *s, size_t max_bytes)
 	return len - cut;
 }
 
+/*
+ * Redaction (issue 15 item 14): the tail goes into a ConfigMap that every
+ * app pod's wait-for-job prints. Mask the obvious: URL passwords
+ * (scheme://user:PASS@), values of keys that name a secret (password=,
+ * "token": ..., client_secret: ...), and Bearer/Basic credentials.
+ */
+static const char *const secret_keys[] = {
+    "password", "passwd",  "pwd",        "secret",      "token",       "apikey",
+    "api_key",  "api-key", "access_key", "private_key", "credentials", "authorization",
+};
+
+#define MASK "***"
+
+static int is_ident(char c) { return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.'; }
+
+static int is_value_end(char c) { return !c || isspace((unsigned char)c) || strchr("&;,\"'<>()[]{}", c); }
+
+/* The identifier ending at s + end names a secret. */
+static int secret_key_before(const char *s, size_t end)
+{
+	size_t b = end;
+
+	while (b > 0 && is_ident(s[b - 1]))
+		b--;
+	for (size_t k = 0; k < sizeof(secret_keys) / sizeof(secret_keys[0]); k++) {
+		size_t n = strlen(secret_keys[k]);
+		if (end - b >= n && strncasecmp(s + end - n, secret_keys[k], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Length of the value at p: up to the closing quote when quoted, else a separator. */
+static size_t value_len(const char *p, char quote)
+{
+	size_t n = 0;
+
+	if (quote) {
+		while (p[n] && p[n] != quote && p[n] != '\n')
+			n++;
+		return n;
+	}
+	while (!is_value_end(p[n]))
+		n++;
+	return n;
+}
+
+/* "Bearer x" / "Basic x" at p (case-insensitive): the scheme's length with its space, else 0. */
+static size_t auth_scheme(const char *p)
+{
+	if (strncasecmp(p, "bearer ", 7) == 0)
+		return 7;
+	if (strncasecmp(p, "basic ", 6) == 0)
+		return 6;
+	return 0;
+}
+
+struct red {
+	const char *s;
+	size_t i;
+	char *out;
+	size_t o;
+};
+
+static void copy(struct red *r, size_t n)
+{
+	memcpy(r->out + r->o, r->s + r->i, n);
+	r->o += n;
+	r->i += n;
+}
+
+static void mask(struct red *r, size_t n)
+{
+	memcpy(r->out + r->o, MASK, sizeof(MASK) - 1);
+	r->o += sizeof(MASK) - 1;
+	r->i += n;
+}
+
+/* scheme://user:PASS@host: returns 1 when handled. */
+static int redact_url(struct red *r)
+{
+	const char *a = r->s + r->i + 3;
+	size_t n = 0, colon = 0;
+
+	if (strncmp(r->s + r->i, "://", 3) != 0)
+		return 0;
+	while (a[n] && a[n] != '@' && a[n] != '/' && !isspace((unsigned char)a[n]) && a[n] != '"' && a[n] != '\'') {
+		if (a[n] == ':' && !colon)
+			colon = n + 1;
+		n++;
+	}
+	if (a[n] != '@' || !colon || colon == n)
+		return 0;
+	copy(r, 3 + colon);
+	mask(r, n - colon);
+	return 1;
+}
+
+/* key=VALUE, key: VALUE, "key": "VALUE" for a secret key: returns 1 when handled. */
+static int redact_value(struct red *r)
+{
+	const char *s = r->s;
+	size_t k = r->i, n;
+	char quote = 0;
+
+	if (s[r->i] != '=' && s[r->i] != ':')
+		return 0;
+	if (k > 0 && (s[k - 1] == '"' || s[k - 1] == '\''))
+		k--;
+	if (!secret_key_before(s, k))
+		return 0;
+	copy(r, 1);
+	while (s[r->i] == ' ' || s[r->i] == '\t')
+		copy(r, 1);
+	if (s[r->i] == '"' || s[r->i] == '\'') {
+		quote = s[r->i];
+		copy(r, 1);
+	}
+	copy(r, auth_scheme(s + r->i));
+	n = value_len(s + r->i, quote);
+	if (n > 0)
+		mask(r, n);
+	return 1;
+}
+
+/* Bearer TOKEN anywhere: returns 1 when handled. */
+static int redact_bearer(struct red *r)
+{
+	size_t n;
+
+	if ((r->i > 0 && is_ident(r->s[r->i - 1])) || strncasecmp(r->s + r->i, "bearer ", 7) != 0)
+		return 0;
+	copy(r, 7);
+	n = value_len(r->s + r->i, 0);
+	if (n > 0)
+		mask(r, n);
+	return 1;
+}
+
+char *tail_redact(const char *s)
+{
+	size_t len = strlen(s);
+	/* a mask of 3 bytes replaces at least 1: at most 3 times as long */
+	struct red r = {s, 0, malloc(3 * len + 1), 0};
+
+	if (!r.out)
+		return NULL;
+	while (r.i < len)
+		if (!redact_url(&r) && !redact_value(&r) && !redact_bearer(&r))
+			copy(&r, 1);
+	r.out[r.o] = '\0';
+	return r.out;
+}
+
 char *tail_text(const struct tail *t, size_t max_bytes)
 {
 	size_t total = 0, o = 0;
-	char *out;
+	char *out, *red;
 
 	if (!t)
 		return strdup("");
@@ -223,6 +379,9 @@ char *tail_text(const struct tail *t, size_t max_bytes)
 		o += sanitize(out + o, t->slots + idx * t->max_line_len, t->lens[idx]);
 	}
 	out[o] = '\0';
-	tail_trim_front(out, max_bytes);
-	return out;
+	red = tail_redact(out);
+	free(out);
+	if (red)
+		tail_trim_front(red, max_bytes);
+	return red;
 }

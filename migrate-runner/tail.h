@@ -26,12 +26,21 @@ void tail_flush(struct tail *t);
 
 /*
  * The kept lines, oldest first, joined by '\n' (no trailing newline), valid
- * UTF-8 (invalid bytes become '?'), and at most max_bytes long: whole lines
+ * UTF-8 (invalid bytes become '?'), redacted (tail_redact), and at most
+ * max_bytes long: whole lines
  * are dropped from the front first, then the oldest remaining line is cut
  * at a character boundary. Returns a string the caller frees, or NULL on
  * allocation failure. An empty tail gives "".
  */
 char *tail_text(const struct tail *t, size_t max_bytes);
+
+/*
+ * A copy of s with obvious secrets masked as "***": URL passwords
+ * (scheme://user:***@), the values of keys naming a secret (password=,
+ * PGPASSWORD=, "token": "...", client_secret: ..., api_key=), and Bearer or
+ * Basic credentials. tail_text applies it. Caller frees; NULL on OOM.
+ */
+char *tail_redact(const char *s);
 
 /*
  * Drop bytes from the front of the UTF-8 string s (in place) until

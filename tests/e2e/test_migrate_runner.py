@@ -118,7 +118,7 @@ class Flags(unittest.TestCase):
                                                                   "--", "true"))
         self.assertIn("invalid --lock", self.usage("--lock", "a/b", "--", "true"))
         self.assertIn("invalid --sidecar 'envoy'", self.usage("--sidecar", "envoy", "--", "true"))
-        self.assertIn("invalid --tail-lines", self.usage("--tail-lines", "0", "--", "true"))
+        self.assertIn("invalid --tail-lines", self.usage("--tail-lines", "-1", "--", "true"))
         self.assertIn("invalid --lock-lease", self.usage("--lock-lease", "1s", "--", "true"))
         self.assertIn("invalid --log-format", self.usage("--log-format", "xml", "--", "true"))
         self.assertIn("--sidecar-ready-url needs --sidecar",
@@ -513,6 +513,21 @@ class WithKubernetes(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(self.cm_data("rec1")), ["app-migrate-1", "other-key"])
         self.assertNotIn(secret, json.dumps(self.cm_data("rec1")))
+
+    def test_record_tail_redacted_and_optional(self):
+        # issue 15 item 14: obvious secrets masked; the tail can be turned off
+        env = self.env()
+        script = "echo connecting to postgres://app:hunter2@db/app; echo PGPASSWORD=pw123; exit 2"
+        r = mr("--record", "rec4", "--record-key", "k1", "--termination-log", "", "--", "sh", "-c", script, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        tail = json.loads(self.cm_data("rec4")["k1"])["outputTail"]
+        self.assertEqual(tail, "connecting to postgres://app:***@db/app\nPGPASSWORD=***")
+        r = mr("--record", "rec4", "--record-key", "k2", "--tail-lines", "0", "--", "sh", "-c", script, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(json.loads(self.cm_data("rec4")["k2"])["outputTail"], "")
+        r = mr("--record", "rec4", "--record-key", "k3", "--", "sh", "-c", script,
+               env=self.env(MR_TAIL_LINES="0"))
+        self.assertEqual(json.loads(self.cm_data("rec4")["k3"])["outputTail"], "")
 
     def test_record_on_failed_paths_and_pruning(self):
         env = self.env()

@@ -179,13 +179,55 @@ static void big_chunks_same_as_bytes(void **state)
 	free(in);
 }
 
+static void redacts(const char *in, const char *want)
+{
+	char *got = tail_redact(in);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* Issue 15 item 14: obvious secrets never reach the record. */
+static void secrets_are_redacted(void **state)
+{
+	struct tail *t = tail_new(5, 256);
+	char *s;
+
+	(void)state;
+	redacts("connecting to postgres://app:hunter2@db:5432/app", "connecting to postgres://app:***@db:5432/app");
+	redacts("postgresql://:pw@db/x and http://host/path", "postgresql://:***@db/x and http://host/path");
+	redacts("PGPASSWORD=s3cr3t psql", "PGPASSWORD=*** psql");
+	redacts("url?user=a&password=p4ss&x=1", "url?user=a&password=***&x=1");
+	redacts("{\"token\": \"abc.def\", \"name\": \"n\"}", "{\"token\": \"***\", \"name\": \"n\"}");
+	redacts("client_secret: xyz", "client_secret: ***");
+	redacts("Authorization: Bearer eyJhbGciOi.x.y", "Authorization: Bearer ***");
+	redacts("header authorization=Basic dXNlcjpwYXNz", "header authorization=Basic ***");
+	redacts("sent bearer abc123 to it", "sent bearer *** to it");
+	redacts("API_KEY='k e y' done", "API_KEY='***' done");
+	/* left alone */
+	redacts("migrated 12 tables: ok; time=3s", "migrated 12 tables: ok; time=3s");
+	redacts("see https://example.com:8443/x", "see https://example.com:8443/x");
+	redacts("password=", "password=");
+	redacts("", "");
+	{
+		const char *out = "ok\nDATABASE_URL=mysql://root:rootpw@db/app\n";
+		tail_feed(t, 0, out, strlen(out));
+	}
+	s = tail_text(t, 4096);
+	assert_null(strstr(s, "rootpw"));
+	assert_non_null(strstr(s, "mysql://root:***@db/app"));
+	free(s);
+	tail_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(keeps_last_lines),         cmocka_unit_test(streams_never_spliced),
 	    cmocka_unit_test(long_lines_are_cut),       cmocka_unit_test(invalid_utf8_and_nul),
 	    cmocka_unit_test(byte_cap_from_the_front),  cmocka_unit_test(many_lines_fast),
-	    cmocka_unit_test(big_chunks_same_as_bytes),
+	    cmocka_unit_test(big_chunks_same_as_bytes), cmocka_unit_test(secrets_are_redacted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
