@@ -195,7 +195,7 @@ class APIHandler(BaseHTTPRequestHandler):
         self.recorded = False
         try:
             body = self._read_body()
-            user = self.sim.auth.authenticate(self.headers.get("Authorization"))
+            user = self.sim.auth.authenticate(self.headers.get("Authorization"), self.request.getpeercert())
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             self.rec["user"] = user

@@ -1,4 +1,4 @@
-"""Bearer tokens and an RBAC-lite rule matcher.
+"""Bearer tokens, client certificates and an RBAC-lite rule matcher.
 
 Rules belong to a user (every token of that user shares them).  A user whose
 rules are None has full access.  A rule is a PolicyRule
@@ -22,6 +22,7 @@ class Auth:
         self.tokens = {}       # token -> [user, expires_at or None]
         self.rules = {}        # user -> list of rules, None for full access, or RBAC
         self.rbac = None       # callable(user, attrs) -> bool, set when RBAC is served (rbac.py)
+        self.groups = {}       # certificate user -> its O groups
 
     def add_token(self, user, token=None, rules=None, set_rules=False):
         token = token or secrets.token_urlsafe(32)
@@ -31,7 +32,13 @@ class Auth:
                 self.rules[user] = rules
         return token
 
-    def authenticate(self, header):
+    def authenticate(self, header, peercert=None):
+        """The user of a request: a verified client certificate first (the
+        real API server's union authenticator tries x509 before tokens), then
+        a bearer token."""
+        user = self.authenticate_cert(peercert)
+        if user is not None:
+            return user
         if not header or not header.startswith("Bearer "):
             return None
         token = header[len("Bearer "):].strip()
@@ -43,6 +50,34 @@ class Auth:
                 del self.tokens[token]
                 return None
             return entry[0]
+
+    def authenticate_cert(self, peercert):
+        """A client certificate the TLS layer verified against the CA: CN is
+        the user, each O a group (x509 authenticator of kube-apiserver).
+        Members of system:masters are authorised for everything."""
+        if not peercert:
+            return None
+        cn, orgs = None, []
+        for rdn in peercert.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    cn = value
+                elif key == "organizationName":
+                    orgs.append(value)
+        if not cn:
+            return None
+        with self.lock:
+            self.groups[cn] = orgs
+            if "system:masters" in orgs:
+                self.rules[cn] = None
+            elif cn not in self.rules:
+                self.rules[cn] = RBAC
+        return cn
+
+    def groups_of(self, user):
+        """The O groups of a certificate user (empty for token users)."""
+        with self.lock:
+            return list(self.groups.get(user, ()))
 
     def rotate(self, user, grace_seconds=0):
         """Issue a new token for user; its other tokens stop working after the grace."""

@@ -8,7 +8,8 @@
 
 Generates a CA and server certificate with the openssl CLI, serves HTTPS on
 127.0.0.1 (and ::1 on the same port when possible), and writes into DIR:
-  ca.crt, kubeconfig (admin token), serviceaccount/{token,ca.crt,namespace}
+  ca.crt, kubeconfig (admin token), kubeconfig-cert (admin client certificate,
+  CN kubesim-cert-admin O system:masters, PEM key), serviceaccount/{token,ca.crt,namespace}
   (the in-cluster ServiceAccount's own token, full access until restricted
   through the control API), and last, atomically, kubesim.json
   {"pid","api_port","control_port","server","admin_token",...}.
@@ -36,6 +37,7 @@ import registry  # noqa: E402
 import store  # noqa: E402
 
 ADMIN_USER = "kubernetes-admin"
+CERT_ADMIN_USER = "kubesim-cert-admin"
 
 
 def write_atomic(path, data, mode=0o644):
@@ -66,6 +68,52 @@ def generate_certs(d):
     run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
         "-out", crt, "-days", "365", "-extfile", ext)
     return ca_crt, crt, key
+
+
+def generate_client_cert(d, name, cn, orgs=(), rsa=False):
+    """A client certificate signed by kubesim's CA (d/ca.crt, d/ca.key):
+    CN = user, O = groups, like kubeadm's admin.conf.  EC keys are PKCS#8 PEM
+    ("BEGIN PRIVATE KEY"); rsa=True writes a PKCS#1 "BEGIN RSA PRIVATE KEY"
+    as kubeadm, kind and minikube do.  Returns (crt, key) paths."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    key, csr, crt = (os.path.join(d, f"{name}.{x}") for x in ("key", "csr", "crt"))
+    ext = os.path.join(d, f"{name}.ext")
+    if rsa:
+        run("genrsa", "-traditional", "-out", key, "2048")
+    else:
+        run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", key)
+    subj = "".join(f"/O={o}" for o in orgs) + f"/CN={cn}"
+    run("req", "-new", "-key", key, "-out", csr, "-subj", subj)
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=clientAuth\n")
+    run("x509", "-req", "-in", csr, "-CA", os.path.join(d, "ca.crt"), "-CAkey", os.path.join(d, "ca.key"),
+        "-CAcreateserial", "-out", crt, "-days", "365", "-extfile", ext)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+def kubeconfig_text(server, ca_b64, user, user_fields):
+    fields = "".join(f"    {k}: {v}\n" for k, v in user_fields.items())
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- name: kubesim
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca_b64}
+users:
+- name: {user}
+  user:
+{fields}contexts:
+- name: kubesim
+  context:
+    cluster: kubesim
+    user: {user}
+    namespace: default
+current-context: kubesim
+"""
 
 
 class Sim:
@@ -103,26 +151,23 @@ class Sim:
     def write_kubeconfig(self):
         with open(self.ca_crt, "rb") as f:
             ca_b64 = base64.b64encode(f.read()).decode()
-        kubeconfig = f"""apiVersion: v1
-kind: Config
-clusters:
-- name: kubesim
-  cluster:
-    server: {self.server_url}
-    certificate-authority-data: {ca_b64}
-users:
-- name: {ADMIN_USER}
-  user:
-    token: {self.admin_token}
-contexts:
-- name: kubesim
-  context:
-    cluster: kubesim
-    user: {ADMIN_USER}
-    namespace: default
-current-context: kubesim
-"""
+        kubeconfig = kubeconfig_text(self.server_url, ca_b64, ADMIN_USER, {"token": self.admin_token})
         write_atomic(os.path.join(self.state_dir, "kubeconfig"), kubeconfig, 0o600)
+
+    def write_cert_kubeconfig(self):
+        """kubeconfig-cert: the same cluster, authenticated by a client
+        certificate (CN kubesim-cert-admin, O system:masters) with a PEM key,
+        as kubeadm's admin.conf."""
+        with open(self.ca_crt, "rb") as f:
+            ca_b64 = base64.b64encode(f.read()).decode()
+        crt, key = generate_client_cert(self.state_dir, "client", CERT_ADMIN_USER, ["system:masters"])
+        with open(crt, "rb") as f:
+            crt_b64 = base64.b64encode(f.read()).decode()
+        with open(key, "rb") as f:
+            key_b64 = base64.b64encode(f.read()).decode()
+        kubeconfig = kubeconfig_text(self.server_url, ca_b64, CERT_ADMIN_USER,
+                                     {"client-certificate-data": crt_b64, "client-key-data": key_b64})
+        write_atomic(os.path.join(self.state_dir, "kubeconfig-cert"), kubeconfig, 0o600)
 
     def write_serviceaccount(self):
         sa_dir = os.path.join(self.state_dir, "serviceaccount")
@@ -137,6 +182,8 @@ current-context: kubesim
                 "server": self.server_url, "server_v6": f"https://[::1]:{self.api.port}" if self.api.ipv6 else None,
                 "admin_token": self.admin_token, "sa_user": self.sa_user, "sa_token": self.sa_token,
                 "kubeconfig": os.path.join(self.state_dir, "kubeconfig"),
+                "kubeconfig_cert": os.path.join(self.state_dir, "kubeconfig-cert"),
+                "client_cert_user": CERT_ADMIN_USER,
                 "ca_file": self.ca_crt, "sa_dir": os.path.join(self.state_dir, "serviceaccount"),
                 "controllers": bool(self.args.controllers), "kubelet": bool(self.args.kubelet)}
         write_atomic(os.path.join(self.state_dir, "kubesim.json"), json.dumps(info, indent=1))
@@ -163,11 +210,16 @@ current-context: kubesim
         self.ca_crt, crt, key = generate_certs(self.state_dir)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
+        # client certificates are verified against the CA when presented
+        # (kube-apiserver --client-ca-file); clients with tokens send none
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(self.ca_crt)
         ctx.set_alpn_protocols(["http/1.1"])
         self.api = apiserver.Listener(self, ctx, self.args.port)
         self.server_url = f"https://127.0.0.1:{self.api.port}"
         self.control = control.start(self, self.args.control_port)
         self.write_kubeconfig()
+        self.write_cert_kubeconfig()
         self.write_serviceaccount()
         if self.args.controllers:
             import controllers
