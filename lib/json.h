@@ -44,8 +44,15 @@ char *json_format_time(int64_t ms, char *buf, size_t len);
 
 /*
  * Parse at most len bytes. Returns a tree the caller frees with
- * cJSON_Delete, or NULL for invalid JSON (trailing garbage included).
+ * cJSON_Delete, or NULL for invalid JSON (trailing garbage included) and
+ * for more than JSON_MAX_VALUES values (~160 MB of tree; a list of 3000
+ * pods has ~1M). json_parse_capped takes the cap and sets *toobig (may be
+ * NULL) when that is why it refused.
  */
+#define JSON_MAX_VALUES (2u << 20)
 cJSON *json_parse(const char *buf, size_t len);
+cJSON *json_parse_capped(const char *buf, size_t len, size_t max_values, int *toobig);
+/* An upper bound of the number of values in buf (one linear pass). */
+size_t json_count_values(const char *buf, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
 #include "kube.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "exitcodes.h"
 #include "json.h"
 #include "kube_internal.h"
 #include "kubeconfig.h"
@@ -35,6 +37,9 @@ struct kube_client {
 	char *exec_cert, *exec_key;
 	char *identity;
 	uint64_t rng;
+	int64_t deadline_ms; /* of the current operation, bounds exec plugins (0 = none) */
+	int exec_worked;     /* the exec plugin gave a credential at least once */
+	int warned_tls_name;
 };
 
 int64_t kube_now_ms(void)
@@ -156,7 +161,7 @@ int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_erro
 			if (kc->token)
 				return KUBE_OK;
 			return kerr(err, KUBE_ECONFIG, 0, "%s: cannot read token file %s: %s", c->source, c->token_file,
-			            strerror(errno));
+			            kcfg_file_error(errno));
 		}
 		while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' '))
 			tok[--len] = '\0';
@@ -175,10 +180,23 @@ int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_erro
 	                    (kc->cred_expiry_ms && wall_ms() >= kc->cred_expiry_ms - 10000))) {
 		char *tok = NULL, *cert = NULL, *key = NULL;
 		int64_t exp = 0;
-		int rc = kcfg_run_exec(c, &tok, &cert, &key, &exp, err);
+		int rc = kcfg_run_exec(c, kc->deadline_ms, &tok, &cert, &key, &exp, err);
 
+		/*
+		 * A plugin that worked before and fails now (a cloud IAM
+		 * hiccup, a network blip) is retried like an unavailable
+		 * server, with backoff, not turned into a fatal config error
+		 * in the middle of a watch. One that never worked is a
+		 * configuration problem (78) at once.
+		 */
+		if (rc == KUBE_ECONFIG && kc->exec_worked) {
+			err->rc = KUBE_EUNAVAILABLE;
+			snprintf(err->reason, sizeof(err->reason), "Unavailable");
+			return KUBE_EUNAVAILABLE;
+		}
 		if (rc != KUBE_OK)
 			return rc;
+		kc->exec_worked = 1;
 		set_token(kc, tok);
 		free(kc->exec_cert);
 		if (kc->exec_key)
@@ -210,10 +228,6 @@ int kube_client_new(const struct kube_conn_opts *opts, struct kube_client **out,
 		log_warn("%s: insecure-skip-tls-verify is set: the API server's identity is NOT verified, "
 		         "anyone on the path can read the credentials and forge answers",
 		         kc->cfg.source);
-	if (kc->cfg.tls_server_name)
-		log_warn("%s: tls-server-name \"%s\" is not supported; the certificate is verified against the "
-		         "server URL's host",
-		         kc->cfg.source, kc->cfg.tls_server_name);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(kc->easy = curl_easy_init())) {
 		kube_client_free(kc);
 		return kerr(err, KUBE_ENOMEM, 0, "cannot initialise libcurl");
@@ -227,8 +241,13 @@ int kube_client_new(const struct kube_conn_opts *opts, struct kube_client **out,
 			return rc;
 		}
 	}
-	if (kc->cfg.token)
+	if (kc->cfg.token) {
 		set_token(kc, strdup(kc->cfg.token));
+		if (!kc->token) {
+			kube_client_free(kc);
+			return kerr(err, KUBE_ENOMEM, 0, "out of memory");
+		}
+	}
 	if (!kc->identity && kc->cfg.user_name)
 		kc->identity = strdup(kc->cfg.user_name);
 	*out = kc;
@@ -263,27 +282,232 @@ const char *kube_identity(const struct kube_client *kc)
 
 /* ---- one request ------------------------------------------------------- */
 
+/*
+ * How many bytes of a client key to hand to libcurl. curl passes the key
+ * blob as is to mbedtls_pk_parse_key(), which takes PEM only when the
+ * terminating NUL is inside the length (it copies certificates itself, not
+ * keys): without it every PEM key - kubeadm's, kind's, minikube's - failed
+ * with "Error parsing private key". A DER key is binary and keeps its exact
+ * length. The buffers we hold are all NUL-terminated.
+ */
+size_t kube_key_blob_len(const char *key, size_t len)
+{
+	if (len >= 10 && memcmp(key, "-----BEGIN", 10) == 0)
+		return len + 1;
+	return len;
+}
+
+void kube_set_deadline(struct kube_client *kc, int64_t deadline_ms) { kc->deadline_ms = deadline_ms; }
+
+/*
+ * tls-server-name (client-go's tls.Config.ServerName): the name the API
+ * server's certificate must carry when the URL's host does not (a server
+ * reached by IP or through a tunnel). libcurl 8.14 has no option for it -
+ * its maintainers point at --resolve/--connect-to, which would change the
+ * URL host, the Host header and what a proxy is asked to CONNECT to - so
+ * the static (mbedTLS) build checks the name itself: CURLOPT_SSL_CTX_FUNCTION
+ * installs a verify callback that drops mbedTLS's verdict on the URL host
+ * for the leaf certificate and matches its subjectAltNames against the
+ * configured name instead; the chain is still verified against the CA.
+ * Limit: the SNI sent is still the URL's host (none for an IP), so a
+ * front end that routes by SNI does not see the name.
+ */
+#if defined(__has_include)
+#if __has_include(<mbedtls/ssl.h>)
+#define KUBE_TLS_MBEDTLS 1
+#endif
+#endif
+
+/* Does a DNS pattern from a certificate (maybe "*.example.com") match name? */
+int kube_dns_name_match(const char *pat, size_t plen, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *dot;
+
+	if (plen > 2 && pat[0] == '*' && pat[1] == '.') {
+		/* a wildcard stands for exactly one leftmost label */
+		dot = strchr(name, '.');
+		if (!dot || dot == name)
+			return 0;
+		name = dot;
+		nlen = strlen(dot);
+		pat++;
+		plen--;
+	}
+	return plen == nlen && strncasecmp(pat, name, nlen) == 0;
+}
+
+#ifdef KUBE_TLS_MBEDTLS
+#include <arpa/inet.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+static int crt_has_name(const mbedtls_x509_crt *crt, const char *name)
+{
+	const mbedtls_x509_sequence *cur;
+	unsigned char ip[16];
+	size_t iplen = inet_pton(AF_INET, name, ip) == 1 ? 4 : inet_pton(AF_INET6, name, ip) == 1 ? 16 : 0;
+	int found = 0;
+
+	for (cur = &crt->subject_alt_names; cur && !found; cur = cur->next) {
+		mbedtls_x509_subject_alternative_name san;
+		const mbedtls_x509_buf *v;
+
+		if (!cur->buf.p || mbedtls_x509_parse_subject_alt_name(&cur->buf, &san) != 0)
+			continue;
+		v = &san.san.unstructured_name;
+		if (san.type == MBEDTLS_X509_SAN_DNS_NAME && !iplen)
+			found = kube_dns_name_match((const char *)v->p, v->len, name);
+		else if (san.type == MBEDTLS_X509_SAN_IP_ADDRESS && iplen)
+			found = v->len == iplen && memcmp(v->p, ip, iplen) == 0;
+		mbedtls_x509_free_subject_alt_name(&san);
+	}
+	return found;
+}
+
+static int tls_name_verify(void *ud, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	if (depth == 0) {
+		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+		if (!crt_has_name(crt, ud))
+			*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	}
+	return 0;
+}
+
+static CURLcode tls_name_ctx(CURL *h, void *ssl_conf, void *ud)
+{
+	(void)h;
+	mbedtls_ssl_conf_verify(ssl_conf, tls_name_verify, ud);
+	return CURLE_OK;
+}
+#endif
+
+/* 0, or -1 when this build cannot honour tls-server-name. */
+static int set_tls_server_name(CURL *h, const char *name)
+{
+#ifdef KUBE_TLS_MBEDTLS
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+	if (v->ssl_version && strncmp(v->ssl_version, "mbedTLS", 7) == 0 &&
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, tls_name_ctx) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, name) == CURLE_OK)
+		return 0;
+#else
+	(void)h;
+	(void)name;
+#endif
+	return -1;
+}
+
+/*
+ * libcurl opens its sockets without close-on-exec: an exec plugin or the
+ * migration command would inherit the API connection (issue 15 item 9).
+ */
+static int sock_cloexec(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)ud;
+	(void)purpose;
+	fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+	return CURL_SOCKOPT_OK;
+}
+
+/* TLS: verification, CA, tls-server-name, client certificate. */
+static void setup_tls(struct kube_client *kc, CURL *h)
+{
+	struct kube_config *c = &kc->cfg;
+	struct curl_blob blob = {.flags = CURL_BLOB_COPY};
+
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	if (c->ca) {
+		blob.data = c->ca;
+		blob.len = c->ca_len;
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (c->tls_server_name && !c->insecure && set_tls_server_name(h, c->tls_server_name) < 0 &&
+	    !kc->warned_tls_name) {
+		kc->warned_tls_name = 1;
+		log_warn("%s: tls-server-name is not supported by this build (its libcurl is not built with "
+		         "mbedTLS); the certificate is verified against the server URL's host",
+		         c->source);
+	}
+	if (c->cert || kc->exec_cert) {
+		blob.data = kc->exec_cert ? kc->exec_cert : c->cert;
+		blob.len = kc->exec_cert ? strlen(kc->exec_cert) : c->cert_len;
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+		blob.data = kc->exec_key ? kc->exec_key : c->key;
+		blob.len = kube_key_blob_len(blob.data, kc->exec_key ? strlen(kc->exec_key) : c->key_len);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+	}
+}
+
+/* Append one header; on failure the list is kept (curl_slist_append would lose it). */
+static int hdr_add(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*l, line);
+
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+/* Authorization, Accept, Content-Type. Returns 0 or -1 (out of memory). */
+static int setup_headers(struct kube_client *kc, CURL *h, const char *accept, const char *content_type,
+                         struct curl_slist **hdrs)
+{
+	char line[256];
+	int bad = 0;
+
+	if (kc->token) {
+		size_t n = strlen(kc->token) + 32;
+		char *hv = malloc(n);
+		if (!hv)
+			return -1;
+		snprintf(hv, n, "Authorization: Bearer %s", kc->token);
+		bad |= hdr_add(hdrs, hv);
+		memset(hv, 0, n);
+		free(hv);
+	} else if (kc->cfg.username && kc->cfg.password) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, kc->cfg.username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, kc->cfg.password);
+	}
+	snprintf(line, sizeof(line), "Accept: %s", accept ? accept : "application/json");
+	bad |= hdr_add(hdrs, line);
+	if (content_type) {
+		snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+		bad |= hdr_add(hdrs, line);
+	}
+	/* "Expect: 100-continue" costs a round trip on every PUT/POST */
+	bad |= hdr_add(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+	return bad ? -1 : 0;
+}
+
 int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const char *path, const char *content_type,
                     const char *accept, struct curl_slist **hdrs, struct kube_error *err)
 {
 	struct kube_config *c = &kc->cfg;
 	size_t ulen = strlen(c->server) + strlen(path) + 1;
-	char *url = malloc(ulen);
-	struct curl_blob blob;
+	char *url;
 	int rc;
 
 	*hdrs = NULL;
+	rc = kube_refresh_credentials(kc, 0, err);
+	if (rc != KUBE_OK)
+		return rc;
+	url = malloc(ulen);
 	if (!url)
 		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
-	rc = kube_refresh_credentials(kc, 0, err);
-	if (rc != KUBE_OK) {
-		free(url);
-		return rc;
-	}
 	snprintf(url, ulen, "%s%s", c->server, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sock_cloexec);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)KUBE_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -292,56 +516,11 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "migration-gate/" MG_VERSION);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-	if (c->ca) {
-		blob.data = c->ca;
-		blob.len = c->ca_len;
-		blob.flags = CURL_BLOB_COPY;
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-	}
 	if (c->proxy_url)
 		curl_easy_setopt(h, CURLOPT_PROXY, c->proxy_url);
-	if (c->cert || kc->exec_cert) {
-		blob.data = kc->exec_cert ? kc->exec_cert : c->cert;
-		blob.len = kc->exec_cert ? strlen(kc->exec_cert) : c->cert_len;
-		blob.flags = CURL_BLOB_COPY;
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
-		blob.data = kc->exec_key ? kc->exec_key : c->key;
-		blob.len = kc->exec_key ? strlen(kc->exec_key) : c->key_len;
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
-	}
-	if (kc->token) {
-		size_t n = strlen(kc->token) + 32;
-		char *hv = malloc(n);
-		if (!hv)
-			return kerr(err, KUBE_ENOMEM, 0, "out of memory");
-		snprintf(hv, n, "Authorization: Bearer %s", kc->token);
-		*hdrs = curl_slist_append(*hdrs, hv);
-		memset(hv, 0, n);
-		free(hv);
-	} else if (c->username && c->password) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
-	}
-	if (accept) {
-		char ah[256];
-		snprintf(ah, sizeof(ah), "Accept: %s", accept);
-		*hdrs = curl_slist_append(*hdrs, ah);
-	} else {
-		*hdrs = curl_slist_append(*hdrs, "Accept: application/json");
-	}
-	if (content_type) {
-		char ct[128];
-		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-		*hdrs = curl_slist_append(*hdrs, ct);
-	}
-	/* "Expect: 100-continue" costs a round trip on every PUT/POST */
-	*hdrs = curl_slist_append(*hdrs, "Expect:");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+	setup_tls(kc, h);
+	if (setup_headers(kc, h, accept, content_type, hdrs) < 0)
+		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
 	if (strcmp(method, "GET") == 0)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	else
@@ -361,6 +540,9 @@ int kube_auth_retry(struct kube_client *kc, int64_t *since)
 	int64_t now = kube_now_ms();
 	char *before = kc->token ? strdup(kc->token) : NULL;
 	int changed;
+
+	if (kc->token && !before)
+		return now - (*since ? *since : now) < KUBE_AUTH_PERSIST_MS; /* out of memory: no comparison */
 
 	/* a file that cannot be read now keeps the old token: retry anyway */
 	kube_refresh_credentials(kc, 1, &ignored);
@@ -389,15 +571,31 @@ void kube_http_error(long status, const char *body, size_t len, struct kube_erro
 	case 409: rc = KUBE_ECONFLICT; break;
 	case 410: rc = KUBE_EGONE; break;
 	case 429: rc = KUBE_EUNAVAILABLE; break;
-	default: rc = status >= 500 ? KUBE_EUNAVAILABLE : KUBE_EINVALID; break;
+	default:
+		if (status >= 500)
+			rc = KUBE_EUNAVAILABLE;
+		else if (status >= 400)
+			rc = KUBE_EINVALID;
+		else if (status >= 300)
+			rc = KUBE_EREDIRECT;
+		else
+			rc = KUBE_EPROTO; /* a 1xx/2xx where another answer was due (204 to a list) */
+		break;
 	}
 	memset(err, 0, sizeof(*err));
 	err->rc = rc;
 	err->http_status = status;
+	/* the server's words end up on terminals and in logs: one line, no escapes */
 	if (reason)
-		snprintf(err->reason, sizeof(err->reason), "%s", reason);
+		log_sanitize(err->reason, sizeof(err->reason), reason, 0);
 	if (msg)
-		snprintf(err->message, sizeof(err->message), "%s", msg);
+		log_sanitize(err->message, sizeof(err->message), msg, 0);
+	else if (rc == KUBE_EREDIRECT)
+		snprintf(err->message, sizeof(err->message),
+		         "HTTP %ld redirect from the server: the server URL points at something that is not the API "
+		         "server (a proxy, load balancer or web UI); redirects are never followed, they would carry "
+		         "the credentials elsewhere",
+		         status);
 	else
 		snprintf(err->message, sizeof(err->message), "HTTP %ld from the API server", status);
 	cJSON_Delete(j);
@@ -408,14 +606,23 @@ int kube_curl_error(CURLcode cc, const char *errbuf, const char *server, struct 
 	const char *detail = errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
 
 	switch (cc) {
+	case CURLE_SSL_CERTPROBLEM:
+		/* our own certificate or key: the CA is not to blame */
+		return kerr(err, KUBE_ETLS, 0,
+		            "cannot use the client certificate or key for %s: %s (check the user's "
+		            "client-certificate and client-key)",
+		            server, detail);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_ISSUER_ERROR:
 		/* never retried, never downgraded: someone must fix the CA */
 		return kerr(err, KUBE_ETLS, 0,
 		            "TLS verification of %s failed: %s (check the cluster's certificate-authority)", server,
 		            detail);
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		/* no retry can fix the configuration */
+		return kerr(err, KUBE_ECONFIG, 0, "server URL %s cannot be used: %s", server, detail);
 	case CURLE_OPERATION_TIMEDOUT: return kerr(err, KUBE_EUNAVAILABLE, 0, "%s: timed out: %s", server, detail);
 	default:
 		kerr(err, KUBE_EUNAVAILABLE, 0, "%s: %s", server, detail);
@@ -470,13 +677,13 @@ static size_t req_write(char *p, size_t sz, size_t n, void *ud)
 	return kbuf_append(&rc->body, p, sz * n) < 0 ? 0 : sz * n;
 }
 
-static size_t req_header(char *p, size_t sz, size_t n, void *ud)
+size_t kube_retry_after_header(char *p, size_t sz, size_t n, void *ud)
 {
-	struct req_ctx *rc = ud;
+	int64_t *retry_after_ms = ud;
 	size_t len = sz * n;
 
 	if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0)
-		rc->retry_after_ms = kube_parse_retry_after(p + 12, len - 12);
+		*retry_after_ms = kube_parse_retry_after(p + 12, len - 12);
 	return len;
 }
 
@@ -488,13 +695,81 @@ void kube_response_free(struct kube_response *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct req {
+	const char *method, *path, *content_type, *body;
+	size_t body_len;
+};
+
+/* One transfer. KUBE_OK on 2xx, else the classified error in err. */
+static int kube_attempt(struct kube_client *kc, const struct req *rq, int64_t left, struct req_ctx *ctx,
+                        struct kube_error *err)
+{
+	CURL *h = kc->easy;
+	struct curl_slist *hdrs = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode cc;
+	int rc;
+
+	curl_easy_reset(h);
+	kbuf_reset(&ctx->body);
+	ctx->retry_after_ms = -1;
+	rc = kube_setup_easy(kc, h, rq->method, rq->path, rq->content_type, NULL, &hdrs, err);
+	if (rc != KUBE_OK) {
+		curl_slist_free_all(hdrs);
+		return rc;
+	}
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, req_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kube_retry_after_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &ctx->retry_after_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+	                 (long)(left < KUBE_ATTEMPT_TIMEOUT_MS ? left : KUBE_ATTEMPT_TIMEOUT_MS));
+	if (rq->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	}
+	cc = curl_easy_perform(h);
+	curl_slist_free_all(hdrs);
+	if (cc == CURLE_WRITE_ERROR && ctx->body.toobig)
+		return kerr(err, KUBE_ETOOBIG, 0, "%s %s: response larger than %u MiB", rq->method, rq->path,
+		            KUBE_MAX_BODY >> 20);
+	if (cc != CURLE_OK)
+		return kube_curl_error(cc, errbuf, kc->cfg.server, err);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300)
+		return KUBE_OK;
+	kube_http_error(status, ctx->body.data, ctx->body.len, err);
+	return err->rc;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The deadline passed: the last failure decides between unavailable and timed out. */
+static int request_deadline(const struct req *rq, struct kube_error *err)
+{
+	if (err->rc == KUBE_OK)
+		return kerr(err, KUBE_ETIMEOUT, 0, "%s %s: deadline reached", rq->method, rq->path);
+	if (err->rc != KUBE_EUNAVAILABLE)
+		err->rc = KUBE_ETIMEOUT;
+	return err->rc;
+}
+
 int kube_request(struct kube_client *kc, const char *method, const char *path, const char *content_type,
                  const char *body, size_t body_len, int64_t deadline_ms, struct kube_response *resp,
                  struct kube_error *err)
 {
+	const struct req rq = {method, path, content_type, body, body_len};
 	struct req_ctx ctx;
 	unsigned failures = 0;
-	int64_t auth_since = 0;
+	int64_t auth_since = 0, wait, left;
 	int rc;
 
 	memset(err, 0, sizeof(*err));
@@ -504,87 +779,35 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 		memset(resp, 0, sizeof(*resp));
 	if (!deadline_ms)
 		deadline_ms = kube_now_ms() + KUBE_ATTEMPT_TIMEOUT_MS;
+	kube_set_deadline(kc, deadline_ms);
 	for (;;) {
-		CURL *h = kc->easy;
-		struct curl_slist *hdrs = NULL;
-		char errbuf[CURL_ERROR_SIZE] = "";
-		int64_t left = deadline_ms - kube_now_ms(), wait;
-		long status = 0;
-		CURLcode cc;
-
+		left = deadline_ms - kube_now_ms();
 		if (left <= 0) {
-			if (err->rc == KUBE_OK)
-				kerr(err, KUBE_ETIMEOUT, 0, "%s %s: deadline reached", method, path);
-			else
-				err->rc = err->rc == KUBE_EUNAVAILABLE ? KUBE_EUNAVAILABLE : KUBE_ETIMEOUT;
-			rc = err->rc;
-			goto out;
+			rc = request_deadline(&rq, err);
+			break;
 		}
-		curl_easy_reset(h);
-		kbuf_reset(&ctx.body);
-		ctx.retry_after_ms = -1;
-		rc = kube_setup_easy(kc, h, method, path, content_type, NULL, &hdrs, err);
-		if (rc != KUBE_OK)
-			goto out;
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, req_write);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx);
-		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, req_header);
-		curl_easy_setopt(h, CURLOPT_HEADERDATA, &ctx);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-		                 (long)(left < KUBE_ATTEMPT_TIMEOUT_MS ? left : KUBE_ATTEMPT_TIMEOUT_MS));
-		if (body) {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-		}
-		cc = curl_easy_perform(h);
-		curl_slist_free_all(hdrs);
-		if (cc == CURLE_WRITE_ERROR && ctx.body.toobig) {
-			rc = kerr(err, KUBE_ETOOBIG, 0, "%s %s: response larger than %u MiB", method, path,
-			          KUBE_MAX_BODY >> 20);
-			goto out;
-		}
-		if (cc != CURLE_OK) {
-			rc = kube_curl_error(cc, errbuf, kc->cfg.server, err);
-			if (rc != KUBE_EUNAVAILABLE)
-				goto out;
-		} else {
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-			if (status >= 200 && status < 300) {
-				rc = KUBE_OK;
-				goto out;
-			}
-			kube_http_error(status, ctx.body.data, ctx.body.len, err);
-			rc = err->rc;
-			if (rc == KUBE_EUNAUTHORIZED || rc == KUBE_EFORBIDDEN) {
-				int first = !auth_since;
-				if (!kube_auth_retry(kc, &auth_since))
-					goto out;
-				if (first)
-					continue; /* a re-read token usually fixes it at once */
-			} else if (rc != KUBE_EUNAVAILABLE) {
-				goto out;
-			}
-		}
-		failures++;
-		if (rc == KUBE_EUNAUTHORIZED || rc == KUBE_EFORBIDDEN)
-			wait = kube_auth_backoff_ms(kc, failures);
-		else
+		rc = kube_attempt(kc, &rq, left, &ctx, err);
+		if (rc == KUBE_EUNAUTHORIZED || rc == KUBE_EFORBIDDEN) {
+			int first = !auth_since;
+			if (!kube_auth_retry(kc, &auth_since))
+				break;
+			if (first)
+				continue; /* a re-read token usually fixes it at once */
+			wait = kube_auth_backoff_ms(kc, ++failures);
+		} else if (rc == KUBE_EUNAVAILABLE) {
+			failures++;
 			wait = ctx.retry_after_ms >= 0 ? ctx.retry_after_ms : kube_backoff_ms(kc, failures);
+		} else {
+			break;
+		}
 		left = deadline_ms - kube_now_ms();
 		if (wait > left)
 			wait = left > 0 ? left : 0;
 		log_debug("%s %s: %s; retrying in %lld ms", method, path, err->message, (long long)wait);
-		if (wait > 0) {
-			struct timespec ts = {.tv_sec = (time_t)(wait / 1000),
-			                      .tv_nsec = (long)(wait % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-		}
+		sleep_ms(wait);
 	}
-out:
+	kube_set_deadline(kc, 0);
 	if (resp && (rc == KUBE_OK || ctx.body.data)) {
-		resp->status = 0;
 		curl_easy_getinfo(kc->easy, CURLINFO_RESPONSE_CODE, &resp->status);
 		resp->body = ctx.body.data;
 		resp->len = ctx.body.len;
@@ -602,10 +825,15 @@ int kube_get_json(struct kube_client *kc, const char *path, int64_t deadline_ms,
 	struct kube_response r;
 	int rc = kube_request(kc, "GET", path, NULL, NULL, 0, deadline_ms, &r, err);
 
+	int toobig;
+
 	*out = NULL;
 	if (rc == KUBE_OK) {
-		*out = json_parse(r.body, r.len);
-		if (!*out)
+		*out = json_parse_capped(r.body, r.len, JSON_MAX_VALUES, &toobig);
+		if (!*out && toobig)
+			rc = kerr(err, KUBE_ETOOBIG, r.status, "GET %s: the answer has more than %u values", path,
+			          JSON_MAX_VALUES);
+		else if (!*out)
 			rc = kerr(err, KUBE_EPROTO, r.status, "GET %s: the API server answered invalid JSON", path);
 	}
 	kube_response_free(&r);
@@ -650,6 +878,7 @@ const char *kube_strerror(enum kube_rc rc)
 	case KUBE_ECONFLICT: return "conflict";
 	case KUBE_EGONE: return "gone";
 	case KUBE_EINVALID: return "rejected";
+	case KUBE_EREDIRECT: return "redirected";
 	case KUBE_EUNAVAILABLE: return "unavailable";
 	case KUBE_ETIMEOUT: return "timed out";
 	case KUBE_ETLS: return "TLS verification failed";
@@ -659,4 +888,37 @@ const char *kube_strerror(enum kube_rc rc)
 	case KUBE_ENOMEM: return "out of memory";
 	}
 	return "error";
+}
+
+int kube_exit_code(enum kube_rc rc, const struct kube_error *err, unsigned flags)
+{
+	switch (rc) {
+	case KUBE_OK: return MG_EXIT_OK;
+	case KUBE_ETIMEOUT:
+		/* the deadline found the server failing, or a check-once could not look */
+		if (strcmp(err->reason, "Unavailable") == 0 || (flags & KUBE_EXIT_CHECK_ONCE))
+			return MG_EXIT_UNAVAILABLE;
+		return MG_EXIT_TIMEOUT;
+	case KUBE_EUNAUTHORIZED:
+	case KUBE_EFORBIDDEN: return MG_EXIT_NOPERM;
+	case KUBE_ECONFIG:
+	case KUBE_ENOCONFIG:
+	case KUBE_ETLS: return MG_EXIT_CONFIG;
+	case KUBE_EINVALID:
+		/* a 400 about a selector the user typed is a usage error; any
+		 * other refusal of a request we built is the server's doing */
+		if ((flags & KUBE_EXIT_USER_SELECTOR) && err->http_status == 400)
+			return MG_EXIT_USAGE;
+		return MG_EXIT_UNAVAILABLE;
+	case KUBE_EREDIRECT:
+	case KUBE_ENOTFOUND:
+	case KUBE_ECONFLICT:
+	case KUBE_EGONE:
+	case KUBE_EUNAVAILABLE:
+	case KUBE_ETOOBIG:
+	case KUBE_EPROTO:
+	case KUBE_ECANCELLED:
+	case KUBE_ENOMEM: return MG_EXIT_UNAVAILABLE;
+	}
+	return MG_EXIT_UNAVAILABLE;
 }

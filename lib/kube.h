@@ -30,6 +30,7 @@ enum kube_rc {
 	KUBE_EPROTO,        /* malformed response */
 	KUBE_ECANCELLED,    /* a callback stopped the operation */
 	KUBE_ENOMEM,
+	KUBE_EREDIRECT, /* 3xx: the server URL is not the API server (never followed) */
 };
 
 struct kube_error {
@@ -104,5 +105,18 @@ char *kube_query_escape(const char *s, char *buf, size_t len);
 
 /* A one-line description of an error result, for logs ("403 Forbidden: ..."). */
 const char *kube_strerror(enum kube_rc rc);
+
+/*
+ * The one mapping of a result to the exit-code contract (exitcodes.h) of
+ * wait-for-job and release-check: 2 timed out; 77 refused (401/403); 78
+ * configuration (kubeconfig, TLS, malformed server URL); 64 only for a 400
+ * about a selector the user gave (KUBE_EXIT_USER_SELECTOR); 69 for
+ * everything the server got wrong (unreachable, 3xx, 5xx, an invalid or
+ * unexpected answer) and for a check-once that could not look
+ * (KUBE_EXIT_CHECK_ONCE). KUBE_OK gives 0: the verdict is the caller's.
+ */
+#define KUBE_EXIT_CHECK_ONCE 1u
+#define KUBE_EXIT_USER_SELECTOR 2u
+int kube_exit_code(enum kube_rc rc, const struct kube_error *err, unsigned flags);
 
 #endif

@@ -28,9 +28,17 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
                     const char *accept, struct curl_slist **hdrs, struct kube_error *err);
 
 /*
+ * The deadline (kube_now_ms clock, 0 = none) of the operation in progress:
+ * an exec plugin run for it is killed when it passes.
+ */
+void kube_set_deadline(struct kube_client *kc, int64_t deadline_ms);
+
+/*
  * Make sure the credentials are current: re-read a token file older than
  * a minute (force: always), re-run an exec plugin whose credential expired
- * (force: always).
+ * (force: always). A plugin that worked before and fails now gives
+ * KUBE_EUNAVAILABLE (retry with backoff); one that never worked,
+ * KUBE_ECONFIG; one cut by the deadline, KUBE_ETIMEOUT.
  */
 int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err);
 
@@ -61,7 +69,26 @@ int kube_curl_error(CURLcode cc, const char *errbuf, const char *server, struct 
 /* Jittered exponential backoff for the n-th consecutive failure (n >= 1). */
 int64_t kube_backoff_ms(struct kube_client *kc, unsigned n);
 
+/*
+ * The length to pass to libcurl for a client key blob: PEM needs its
+ * terminating NUL inside the length (mbedTLS), DER must not have it.
+ */
+size_t kube_key_blob_len(const char *key, size_t len);
+
+/*
+ * Does the certificate DNS name pat (plen bytes, maybe "*.example.com")
+ * match name (tls-server-name)? Case-insensitive; a wildcard covers one
+ * leftmost label.
+ */
+int kube_dns_name_match(const char *pat, size_t plen, const char *name);
+
 /* Parse a Retry-After header value (seconds) into ms, or -1. */
 int64_t kube_parse_retry_after(const char *v, size_t len);
+
+/*
+ * The one CURLOPT_HEADERFUNCTION for Retry-After: ud points at an int64_t
+ * (ms) the caller set to -1 before the transfer.
+ */
+size_t kube_retry_after_header(char *p, size_t sz, size_t n, void *ud);
 
 #endif

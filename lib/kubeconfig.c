@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #define KCFG_MAX_FILE (4u << 20)
 #define KCFG_MAX_EXEC_OUT (1u << 20)
 #define KCFG_EXEC_TIMEOUT_MS 60000
+#define KCFG_MAX_DEPTH 64
 
 extern char **environ;
 
@@ -47,9 +49,39 @@ static int kfail(struct kube_error *err, enum kube_rc rc, const char *fmt, ...)
 	return rc;
 }
 
+/*
+ * Open a file we are about to read whole: a FIFO, a device or a directory
+ * given as CA, key, token or kubeconfig path would block forever or never
+ * end (issue 15 item 10), so only regular files (after symlinks, as the
+ * kubelet's ..data links) are accepted; O_NONBLOCK makes the open itself
+ * return at once for a FIFO without a writer.
+ */
+static int open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+const char *kcfg_file_error(int e) { return e == EINVAL ? "not a regular file" : strerror(e); }
+
 int kcfg_read_file(const char *path, size_t cap, char **out, size_t *outlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(path);
 	size_t len = 0, sz = 4096;
 	char *buf;
 
@@ -346,7 +378,7 @@ static int kcfg_blob(struct ydoc *y, yaml_node_t *m, const char *field, const ch
 		int rc = p ? kcfg_read_file(p, KCFG_MAX_FILE, out, outlen) : -1;
 		if (rc < 0) {
 			kfail(err, KUBE_ECONFIG, "kubeconfig %s: %s: %s %s: %s", y->path, owner, field, p ? p : file,
-			      strerror(errno));
+			      kcfg_file_error(errno));
 			free(p);
 			return KUBE_ECONFIG;
 		}
@@ -390,9 +422,12 @@ static int kcfg_exec_parse(struct ydoc *y, yaml_node_t *ex, const char *owner, s
 	if (!cfg->exec.api_version || !cfg->exec.command || !cfg->exec.argv || !cfg->exec.env)
 		return kfail(err, KUBE_ENOMEM, "out of memory");
 	cfg->exec.argv[0] = strdup(cfg->exec.command);
+	if (!cfg->exec.argv[0])
+		return kfail(err, KUBE_ENOMEM, "out of memory");
 	for (i = 1, it = args ? args->data.sequence.items.start : NULL; it && i <= nargs; it++, i++) {
 		const char *a = yscalar(ynode(y, *it));
-		cfg->exec.argv[i] = strdup(a ? a : "");
+		if (!(cfg->exec.argv[i] = strdup(a ? a : "")))
+			return kfail(err, KUBE_ENOMEM, "out of memory");
 	}
 	for (i = 0, it = env ? env->data.sequence.items.start : NULL; it && i < nenv; it++) {
 		yaml_node_t *e = ynode(y, *it);
@@ -401,148 +436,224 @@ static int kcfg_exec_parse(struct ydoc *y, yaml_node_t *ex, const char *owner, s
 		if (!n || !*n)
 			return kfail(err, KUBE_ECONFIG, "kubeconfig %s: %s: exec.env entry without a name", y->path,
 			             owner);
-		cfg->exec.env[i++] = xasprintf("%s=%s", n, v ? v : "");
+		if (!(cfg->exec.env[i++] = xasprintf("%s=%s", n, v ? v : "")))
+			return kfail(err, KUBE_ENOMEM, "out of memory");
 	}
 	cfg->exec.install_hint = xstrdup(yscalar(ymap_get(y, ex, "installHint")));
+	return 0;
+}
+
+/*
+ * libyaml has no nesting limit and its scanner is quadratic in the depth
+ * (100k levels of "- - - ..." took 31 s): walk the events first and stop
+ * at KCFG_MAX_DEPTH, long before it costs anything. A kubeconfig is 5 deep.
+ */
+static int yaml_depth_ok(const char *text, size_t len, const char *path, struct kube_error *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return kfail(err, KUBE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && !rc) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break; /* the loader reports the syntax error with its line */
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		if (depth > KCFG_MAX_DEPTH)
+			rc = kfail(err, KUBE_ECONFIG, "kubeconfig %s: nested deeper than %d levels at line %lu", path,
+			           KCFG_MAX_DEPTH, (unsigned long)parser.mark.line + 1);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* Load the first YAML document of text into y->doc. */
+static int ydoc_load(struct ydoc *y, const char *text, size_t len, struct kube_error *err)
+{
+	yaml_parser_t parser;
+	int rc;
+
+	if ((rc = yaml_depth_ok(text, len, y->path, err)) != 0)
+		return rc;
+	if (!yaml_parser_initialize(&parser))
+		return kfail(err, KUBE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &y->doc)) {
+		kfail(err, KUBE_ECONFIG, "kubeconfig %s: invalid YAML at line %lu: %s", y->path,
+		      (unsigned long)parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error");
+		yaml_parser_delete(&parser);
+		return KUBE_ECONFIG;
+	}
+	yaml_parser_delete(&parser);
+	return 0;
+}
+
+/* The server URL of a cluster: http(s), no credentials in it (issue 15 item 12). */
+static int kcfg_server(struct ydoc *y, yaml_node_t *cluster, const char *cluster_name, struct kube_config *cfg,
+                       struct kube_error *err)
+{
+	const char *server = yscalar(ymap_get(y, cluster, "server"));
+	const char *host, *end;
+
+	if (!server || !*server)
+		return kfail(err, KUBE_ECONFIG, "kubeconfig %s: cluster \"%s\": server is missing", y->path,
+		             cluster_name);
+	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: cluster \"%s\": server must start with https:// (or http://)", y->path,
+		             cluster_name);
+	host = strstr(server, "://") + 3;
+	end = host + strcspn(host, "/?#");
+	/* never echo the URL: it may hold a password */
+	if (memchr(host, '@', (size_t)(end - host)))
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: cluster \"%s\": the server URL contains credentials (user:password@); "
+		             "remove them and authenticate with the user's token, client certificate or username and "
+		             "password",
+		             y->path, cluster_name);
+	cfg->server = strdup(server);
+	if (!cfg->server)
+		return kfail(err, KUBE_ENOMEM, "out of memory");
+	while (*cfg->server && cfg->server[strlen(cfg->server) - 1] == '/')
+		cfg->server[strlen(cfg->server) - 1] = '\0';
+	return 0;
+}
+
+static int kcfg_cluster(struct ydoc *y, yaml_node_t *cluster, const char *cluster_name, struct kube_config *cfg,
+                        struct kube_error *err)
+{
+	char owner[320];
+	int rc;
+
+	if ((rc = kcfg_server(y, cluster, cluster_name, cfg, err)) != 0)
+		return rc;
+	cfg->insecure = ybool(ymap_get(y, cluster, "insecure-skip-tls-verify"));
+	cfg->proxy_url = xstrdup(yscalar(ymap_get(y, cluster, "proxy-url")));
+	cfg->tls_server_name = xstrdup(yscalar(ymap_get(y, cluster, "tls-server-name")));
+	snprintf(owner, sizeof(owner), "cluster \"%s\"", cluster_name);
+	if ((rc = kcfg_blob(y, cluster, "certificate-authority", owner, &cfg->ca, &cfg->ca_len, err)) != 0)
+		return rc;
+	if (cfg->insecure && cfg->ca)
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: cluster \"%s\": certificate-authority and insecure-skip-tls-verify are "
+		             "both set; remove one",
+		             y->path, cluster_name);
+	return 0;
+}
+
+static int kcfg_user(struct ydoc *y, yaml_node_t *root, const char *ctx_name, const char *user_name,
+                     struct kube_config *cfg, struct kube_error *err)
+{
+	yaml_node_t *user = ynamed(y, root, "users", user_name, "user"), *ex, *ap;
+	const char *tok, *tf;
+	char owner[320];
+	int rc;
+
+	if (!user)
+		return kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\": user \"%s\" not found", y->path,
+		             ctx_name, user_name);
+	snprintf(owner, sizeof(owner), "user \"%s\"", user_name);
+	cfg->user_name = strdup(user_name);
+	if ((rc = kcfg_blob(y, user, "client-certificate", owner, &cfg->cert, &cfg->cert_len, err)) != 0 ||
+	    (rc = kcfg_blob(y, user, "client-key", owner, &cfg->key, &cfg->key_len, err)) != 0)
+		return rc;
+	if (!!cfg->cert != !!cfg->key)
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: %s: client-certificate and client-key must be set together", y->path,
+		             owner);
+	tok = yscalar(ymap_get(y, user, "token"));
+	tf = yscalar(ymap_get(y, user, "tokenFile"));
+	if (tok && *tok)
+		cfg->token = strdup(tok);
+	else if (tf && *tf)
+		cfg->token_file = kcfg_resolve(y->path, tf);
+	cfg->username = xstrdup(yscalar(ymap_get(y, user, "username")));
+	cfg->password = xstrdup(yscalar(ymap_get(y, user, "password")));
+	ap = ymap_get(y, user, "auth-provider");
+	if (ap) {
+		const char *apn = yscalar(ymap_get(y, ap, "name"));
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: %s: auth-provider \"%s\" was removed from Kubernetes clients; "
+		             "use an exec credential plugin (e.g. gke-gcloud-auth-plugin, kubelogin)",
+		             y->path, owner, apn ? apn : "?");
+	}
+	ex = ymap_get(y, user, "exec");
+	if (ex && ex->type == YAML_MAPPING_NODE)
+		return kcfg_exec_parse(y, ex, owner, cfg, err);
+	if ((tok && *tok && !cfg->token) || (tf && *tf && !cfg->token_file) || !cfg->user_name)
+		return kfail(err, KUBE_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The context to use: its cluster entry and names. */
+static int kcfg_context(struct ydoc *y, yaml_node_t *root, const char *context, const char **ctx_name,
+                        yaml_node_t **ctx, struct kube_error *err)
+{
+	char names[256];
+
+	*ctx_name = context ? context : yscalar(ymap_get(y, root, "current-context"));
+	if (!*ctx_name || !**ctx_name) {
+		ynames(y, root, "contexts", names, sizeof(names));
+		return kfail(err, KUBE_ECONFIG,
+		             "kubeconfig %s: no current-context is set; pass --context (available: %s)", y->path,
+		             *names ? names : "none");
+	}
+	*ctx = ynamed(y, root, "contexts", *ctx_name, "context");
+	if (!*ctx) {
+		ynames(y, root, "contexts", names, sizeof(names));
+		return kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\" not found (available: %s)", y->path,
+		             *ctx_name, *names ? names : "none");
+	}
 	return 0;
 }
 
 int kcfg_parse(const char *text, size_t len, const char *path, const char *context, struct kube_config *cfg,
                struct kube_error *err)
 {
-	yaml_parser_t parser;
 	struct ydoc y;
-	yaml_node_t *root, *ctx, *cluster, *user;
-	const char *ctx_name, *cluster_name, *user_name, *server, *ns;
-	char names[256], owner[320];
-	int rc = KUBE_ECONFIG;
+	yaml_node_t *root, *ctx, *cluster;
+	const char *ctx_name, *cluster_name, *user_name, *ns;
+	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
+	memset(&y, 0, sizeof(y));
 	y.path = path;
-	if (!yaml_parser_initialize(&parser))
-		return kfail(err, KUBE_ENOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &y.doc)) {
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: invalid YAML at line %lu: %s", path,
-		      (unsigned long)parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error");
-		yaml_parser_delete(&parser);
-		return KUBE_ECONFIG;
-	}
-	yaml_parser_delete(&parser);
+	if ((rc = ydoc_load(&y, text, len, err)) != 0)
+		return rc;
+	rc = KUBE_ECONFIG;
 	root = yaml_document_get_root_node(&y.doc);
 	if (!root || root->type != YAML_MAPPING_NODE) {
 		kfail(err, KUBE_ECONFIG,
 		      "kubeconfig %s: not a kubeconfig (expected a mapping with clusters, users, contexts)", path);
 		goto out;
 	}
-	ctx_name = context ? context : yscalar(ymap_get(&y, root, "current-context"));
-	if (!ctx_name || !*ctx_name) {
-		ynames(&y, root, "contexts", names, sizeof(names));
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: no current-context is set; pass --context (available: %s)",
-		      path, *names ? names : "none");
+	if ((rc = kcfg_context(&y, root, context, &ctx_name, &ctx, err)) != 0)
 		goto out;
-	}
-	ctx = ynamed(&y, root, "contexts", ctx_name, "context");
-	if (!ctx) {
-		ynames(&y, root, "contexts", names, sizeof(names));
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\" not found (available: %s)", path, ctx_name,
-		      *names ? names : "none");
-		goto out;
-	}
 	cluster_name = yscalar(ymap_get(&y, ctx, "cluster"));
 	user_name = yscalar(ymap_get(&y, ctx, "user"));
 	ns = yscalar(ymap_get(&y, ctx, "namespace"));
-	if (!cluster_name) {
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\" names no cluster", path, ctx_name);
-		goto out;
-	}
-	cluster = ynamed(&y, root, "clusters", cluster_name, "cluster");
+	cluster = cluster_name ? ynamed(&y, root, "clusters", cluster_name, "cluster") : NULL;
 	if (!cluster) {
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\": cluster \"%s\" not found", path, ctx_name,
-		      cluster_name);
+		rc = cluster_name
+		         ? kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\": cluster \"%s\" not found", path,
+		                 ctx_name, cluster_name)
+		         : kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\" names no cluster", path, ctx_name);
 		goto out;
 	}
-	server = yscalar(ymap_get(&y, cluster, "server"));
-	if (!server || !*server) {
-		kfail(err, KUBE_ECONFIG, "kubeconfig %s: cluster \"%s\": server is missing", path, cluster_name);
+	if ((rc = kcfg_cluster(&y, cluster, cluster_name, cfg, err)) != 0)
 		goto out;
-	}
-	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
-		kfail(err, KUBE_ECONFIG,
-		      "kubeconfig %s: cluster \"%s\": server \"%s\" must start with https:// (or http://)", path,
-		      cluster_name, server);
+	if (user_name && (rc = kcfg_user(&y, root, ctx_name, user_name, cfg, err)) != 0)
 		goto out;
-	}
-	cfg->server = strdup(server);
-	while (cfg->server && *cfg->server && cfg->server[strlen(cfg->server) - 1] == '/')
-		cfg->server[strlen(cfg->server) - 1] = '\0';
-	cfg->insecure = ybool(ymap_get(&y, cluster, "insecure-skip-tls-verify"));
-	cfg->proxy_url = xstrdup(yscalar(ymap_get(&y, cluster, "proxy-url")));
-	cfg->tls_server_name = xstrdup(yscalar(ymap_get(&y, cluster, "tls-server-name")));
-	snprintf(owner, sizeof(owner), "cluster \"%s\"", cluster_name);
-	if ((rc = kcfg_blob(&y, cluster, "certificate-authority", owner, &cfg->ca, &cfg->ca_len, err)) != 0)
-		goto out;
-	rc = KUBE_ECONFIG;
-	if (cfg->insecure && cfg->ca) {
-		kfail(err, KUBE_ECONFIG,
-		      "kubeconfig %s: cluster \"%s\": certificate-authority and insecure-skip-tls-verify are both set; "
-		      "remove one",
-		      path, cluster_name);
-		goto out;
-	}
-
-	if (user_name) {
-		yaml_node_t *ex, *ap;
-		const char *tok, *tf;
-
-		user = ynamed(&y, root, "users", user_name, "user");
-		if (!user) {
-			kfail(err, KUBE_ECONFIG, "kubeconfig %s: context \"%s\": user \"%s\" not found", path, ctx_name,
-			      user_name);
-			goto out;
-		}
-		snprintf(owner, sizeof(owner), "user \"%s\"", user_name);
-		cfg->user_name = strdup(user_name);
-		if ((rc = kcfg_blob(&y, user, "client-certificate", owner, &cfg->cert, &cfg->cert_len, err)) != 0 ||
-		    (rc = kcfg_blob(&y, user, "client-key", owner, &cfg->key, &cfg->key_len, err)) != 0)
-			goto out;
-		rc = KUBE_ECONFIG;
-		if (!!cfg->cert != !!cfg->key) {
-			kfail(err, KUBE_ECONFIG,
-			      "kubeconfig %s: %s: client-certificate and client-key must be set together", path, owner);
-			goto out;
-		}
-		tok = yscalar(ymap_get(&y, user, "token"));
-		tf = yscalar(ymap_get(&y, user, "tokenFile"));
-		if (tok && *tok)
-			cfg->token = strdup(tok);
-		else if (tf && *tf)
-			cfg->token_file = kcfg_resolve(path, tf);
-		cfg->username = xstrdup(yscalar(ymap_get(&y, user, "username")));
-		cfg->password = xstrdup(yscalar(ymap_get(&y, user, "password")));
-		ap = ymap_get(&y, user, "auth-provider");
-		if (ap) {
-			const char *apn = yscalar(ymap_get(&y, ap, "name"));
-			kfail(err, KUBE_ECONFIG,
-			      "kubeconfig %s: %s: auth-provider \"%s\" was removed from Kubernetes clients; "
-			      "use an exec credential plugin (e.g. gke-gcloud-auth-plugin, kubelogin)",
-			      path, owner, apn ? apn : "?");
-			goto out;
-		}
-		ex = ymap_get(&y, user, "exec");
-		if (ex && ex->type == YAML_MAPPING_NODE) {
-			if ((rc = kcfg_exec_parse(&y, ex, owner, cfg, err)) != 0)
-				goto out;
-			rc = KUBE_ECONFIG;
-		}
-	}
 	cfg->namespace = strdup(ns && *ns ? ns : "default");
 	cfg->source = xasprintf("kubeconfig %s (context %s)", path, ctx_name);
-	if (!cfg->server || !cfg->namespace || !cfg->source) {
-		rc = kfail(err, KUBE_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = KUBE_OK;
+	rc = cfg->namespace && cfg->source ? KUBE_OK : kfail(err, KUBE_ENOMEM, "out of memory");
 out:
 	yaml_document_delete(&y.doc);
 	if (rc != KUBE_OK)
@@ -557,7 +668,7 @@ static int kcfg_load_file(const char *path, const char *context, struct kube_con
 	int rc;
 
 	if (kcfg_read_file(path, KCFG_MAX_FILE, &text, &len) < 0)
-		return kfail(err, KUBE_ECONFIG, "kubeconfig %s: %s", path, strerror(errno));
+		return kfail(err, KUBE_ECONFIG, "kubeconfig %s: %s", path, kcfg_file_error(errno));
 	rc = kcfg_parse(text, len, path, context, cfg, err);
 	free(text);
 	return rc;
@@ -578,7 +689,7 @@ static int kcfg_in_cluster(struct kube_config *cfg, struct kube_error *err)
 	if (kcfg_read_file(KCFG_SA_DIR "/ca.crt", KCFG_MAX_FILE, &cfg->ca, &cfg->ca_len) < 0) {
 		rc = kfail(err, KUBE_ECONFIG,
 		           "in-cluster: cannot read %s/ca.crt: %s (is automountServiceAccountToken disabled?)",
-		           KCFG_SA_DIR, strerror(errno));
+		           KCFG_SA_DIR, kcfg_file_error(errno));
 		goto fail;
 	}
 	if (access(KCFG_SA_DIR "/token", R_OK) != 0) {
@@ -663,6 +774,10 @@ int kcfg_load(const struct kube_conn_opts *opts, struct kube_config *cfg, struct
 	if (opts && opts->namespace) {
 		free(cfg->namespace);
 		cfg->namespace = strdup(opts->namespace);
+		if (!cfg->namespace) {
+			kcfg_free(cfg);
+			return kfail(err, KUBE_ENOMEM, "out of memory");
+		}
 	}
 	if (strncmp(cfg->server, "http://", 7) == 0 &&
 	    (cfg->token || cfg->token_file || cfg->has_exec || cfg->password)) {
@@ -737,105 +852,171 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int kcfg_run_exec(const struct kube_config *cfg, char **token, char **cert, char **key, int64_t *expiry_ms,
-                  struct kube_error *err)
+/*
+ * The plugin's side of the fork: its own process group (so a timeout can
+ * kill whatever it started), stdin from /dev/null (never interactive),
+ * stdout into our pipe, and no other descriptor of ours: libcurl's sockets
+ * and anything a binary opened must not leak into a third-party program
+ * (issue 15 item 9).
+ */
+static void exec_child(const struct kube_config *cfg, int out_fd, char *info) __attribute__((noreturn));
+static void exec_child(const struct kube_config *cfg, int out_fd, char *info)
 {
-	int pfd[2];
-	pid_t pid;
-	char *out = NULL, info[256], perr[256];
-	size_t len = 0, cap = 0;
-	int status = 0, timed_out = 0;
-	int64_t deadline = mono_ms() + KCFG_EXEC_TIMEOUT_MS;
-	const char *api = cfg->exec.api_version;
+	long max = sysconf(_SC_OPEN_MAX);
+	int devnull = open("/dev/null", O_RDONLY);
+	size_t i;
+	int fd;
 
+	setpgid(0, 0);
+	if (devnull >= 0)
+		dup2(devnull, 0);
+	dup2(out_fd, 1);
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+	{
+		if (max < 0 || max > 65536)
+			max = 65536;
+		for (fd = 3; fd < max; fd++)
+			close(fd);
+	}
+	putenv(info);
+	for (i = 0; cfg->exec.env[i]; i++)
+		putenv(cfg->exec.env[i]);
+	execvp(cfg->exec.command, cfg->exec.argv);
+	dprintf(2, "%s: exec plugin %s: %s\n", log_prog(), cfg->exec.command, strerror(errno));
+	_exit(127);
+}
+
+struct exec_out {
+	char *buf;
+	size_t len, cap;
+	int toobig;
+};
+
+/* Read what the pipe holds now. Returns 1 at EOF, 0 otherwise. */
+static int exec_drain(int fd, struct exec_out *o)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (o->len + 4096 + 1 > o->cap) {
+			size_t nc = o->cap ? o->cap * 2 : 8192;
+			char *nb;
+			if (nc > KCFG_MAX_EXEC_OUT + 8192 || !(nb = realloc(o->buf, nc))) {
+				o->toobig = 1;
+				return 1;
+			}
+			o->buf = nb;
+			o->cap = nc;
+		}
+		n = read(fd, o->buf + o->len, o->cap - o->len - 1);
+		if (n > 0) {
+			o->len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n == 0 || errno != EAGAIN;
+	}
+}
+
+/*
+ * Collect the plugin's stdout until it has exited and the pipe is empty,
+ * or until deadline. The pipe is non-blocking and every wait is a poll()
+ * bounded by the deadline: a plugin that hangs, or that exits leaving a
+ * child that still holds its stdout, cannot block us (issue 15 item 2).
+ * Returns 0, or -1 when the deadline passed (the plugin's group is killed).
+ */
+static int exec_collect(pid_t pid, int fd, int64_t deadline, struct exec_out *o, int *status)
+{
+	int exited = 0, eof = 0;
+
+	for (;;) {
+		struct pollfd p = {.fd = eof ? -1 : fd, .events = POLLIN};
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0 || o->toobig) {
+			kill(-pid, SIGKILL);
+			if (!exited)
+				while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+					;
+			return left <= 0 && !o->toobig ? -1 : 0;
+		}
+		/* short polls while the plugin runs, to notice its exit */
+		if (poll(&p, 1, (int)(left < 50 ? left : 50)) < 0 && errno != EINTR)
+			return -1;
+		if (!exited && waitpid(pid, status, WNOHANG) == pid)
+			exited = 1;
+		if (!eof)
+			eof = exec_drain(fd, o);
+		/* exited and drained: a child of the plugin that still holds
+		 * the pipe open is not waited for */
+		if (exited && !o->toobig)
+			return 0;
+	}
+}
+
+/* A message for a plugin that did not exit 0. */
+static int exec_failed(const struct kube_config *cfg, int status, struct kube_error *err)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return kfail(err, KUBE_ECONFIG, "exec plugin %s could not be run%s%s", cfg->exec.command,
+		             cfg->exec.install_hint ? ": " : "", cfg->exec.install_hint ? cfg->exec.install_hint : "");
+	return kfail(err, KUBE_ECONFIG, "exec plugin %s failed (%s %d)", cfg->exec.command,
+	             WIFEXITED(status) ? "exit status" : "signal",
+	             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
+                  int64_t *expiry_ms, struct kube_error *err)
+{
+	struct exec_out o = {0};
+	int pfd[2], status = 0, rc;
+	int64_t own = mono_ms() + KCFG_EXEC_TIMEOUT_MS;
+	int64_t deadline = deadline_ms && deadline_ms < own ? deadline_ms : own;
+	char info[256], perr[256];
+	pid_t pid;
+
+	*token = *cert = *key = NULL;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return kfail(err, KUBE_ECONFIG, "exec plugin %s: pipe: %s", cfg->exec.command, strerror(errno));
 	snprintf(
 	    info, sizeof(info),
 	    "KUBERNETES_EXEC_INFO={\"kind\":\"ExecCredential\",\"apiVersion\":\"%s\",\"spec\":{\"interactive\":false}}",
-	    api);
+	    cfg->exec.api_version);
 	pid = fork();
+	if (pid == 0)
+		exec_child(cfg, pfd[1], info);
+	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);
-		close(pfd[1]);
 		return kfail(err, KUBE_ECONFIG, "exec plugin %s: fork: %s", cfg->exec.command, strerror(errno));
 	}
-	if (pid == 0) {
-		size_t i;
-		int devnull = open("/dev/null", O_RDONLY);
-
-		if (devnull >= 0)
-			dup2(devnull, 0); /* never interactive */
-		dup2(pfd[1], 1);
-		putenv(info);
-		for (i = 0; cfg->exec.env[i]; i++)
-			putenv(cfg->exec.env[i]);
-		execvp(cfg->exec.command, cfg->exec.argv);
-		fprintf(stderr, "%s: exec plugin %s: %s\n", log_prog(), cfg->exec.command, strerror(errno));
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-		int64_t left = deadline - mono_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			timed_out = 1;
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&p, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (len + 4096 + 1 > cap) {
-			char *nb;
-			if (cap >= KCFG_MAX_EXEC_OUT) {
-				kill(pid, SIGKILL);
-				break;
-			}
-			cap = cap ? cap * 2 : 8192;
-			nb = realloc(out, cap);
-			if (!nb)
-				break;
-			out = nb;
-		}
-		n = read(pfd[0], out + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	setpgid(pid, pid); /* also here: no race with a kill before the child ran */
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	rc = exec_collect(pid, pfd[0], deadline, &o, &status);
 	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (timed_out) {
-		free(out);
-		return kfail(err, KUBE_ECONFIG, "exec plugin %s did not finish within %d s", cfg->exec.command,
-		             KCFG_EXEC_TIMEOUT_MS / 1000);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		free(out);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-			return kfail(err, KUBE_ECONFIG, "exec plugin %s could not be run%s%s", cfg->exec.command,
-			             cfg->exec.install_hint ? ": " : "",
-			             cfg->exec.install_hint ? cfg->exec.install_hint : "");
-		return kfail(err, KUBE_ECONFIG, "exec plugin %s failed (%s %d)", cfg->exec.command,
-		             WIFEXITED(status) ? "exit status" : "signal",
-		             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	}
-	if (!out) {
-		return kfail(err, KUBE_ECONFIG, "exec plugin %s printed nothing", cfg->exec.command);
-	}
-	out[len] = '\0';
-	if (kcfg_parse_exec_credential(out, len, token, cert, key, expiry_ms, perr, sizeof(perr)) < 0) {
-		free(out);
-		return kfail(err, KUBE_ECONFIG, "exec plugin %s: %s", cfg->exec.command, perr);
-	}
-	memset(out, 0, len);
-	free(out);
-	return KUBE_OK;
+	if (rc < 0 && deadline == own)
+		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s did not finish within %d s; killed", cfg->exec.command,
+		           KCFG_EXEC_TIMEOUT_MS / 1000);
+	else if (rc < 0)
+		rc = kfail(err, KUBE_ETIMEOUT, "exec plugin %s was still running at the deadline; killed",
+		           cfg->exec.command);
+	else if (o.toobig)
+		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s printed more than %u bytes", cfg->exec.command,
+		           KCFG_MAX_EXEC_OUT);
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		rc = exec_failed(cfg, status, err);
+	else if (!o.len)
+		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s printed nothing", cfg->exec.command);
+	else if (o.buf[o.len] = '\0',
+	         kcfg_parse_exec_credential(o.buf, o.len, token, cert, key, expiry_ms, perr, sizeof(perr)) < 0)
+		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s: %s", cfg->exec.command, perr);
+	else
+		rc = KUBE_OK;
+	if (o.buf)
+		memset(o.buf, 0, o.cap);
+	free(o.buf);
+	return rc;
 }

@@ -65,16 +65,24 @@ int kcfg_parse_exec_credential(const char *json, size_t len, char **token, char 
                                char *err, size_t errlen);
 
 /*
- * Run the exec plugin and parse its output (stdout capped at 1 MiB, 60 s
- * limit; stderr passes through). Same outputs as above.
+ * Run the exec plugin and parse its output (stdout capped at 1 MiB; stderr
+ * passes through). It runs in its own process group with no descriptor of
+ * ours but 0-2, and is killed (the whole group) at 60 s or at deadline_ms
+ * (monotonic, 0 = none), whichever is first: KUBE_ECONFIG for its own
+ * limit, KUBE_ETIMEOUT for the caller's deadline. Same outputs as above.
  */
-int kcfg_run_exec(const struct kube_config *cfg, char **token, char **cert, char **key, int64_t *expiry_ms,
-                  struct kube_error *err);
+int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
+                  int64_t *expiry_ms, struct kube_error *err);
 
 /* Standard or URL-safe base64, padding optional. *out is NUL-terminated. */
 int kcfg_b64decode(const char *in, size_t len, char **out, size_t *outlen);
 
-/* Read a whole file (cap bytes at most) into a NUL-terminated heap buffer. */
+/*
+ * Read a whole regular file (cap bytes at most) into a NUL-terminated heap
+ * buffer. A FIFO, device or directory fails at once with EINVAL.
+ */
 int kcfg_read_file(const char *path, size_t cap, char **out, size_t *outlen);
+/* strerror(e), but "not a regular file" for kcfg_read_file's EINVAL. */
+const char *kcfg_file_error(int e);
 
 #endif

@@ -63,13 +63,70 @@ static size_t json_escape_into(char *dst, size_t cap, const char *src)
 	return n;
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	cp = s[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+size_t log_sanitize(char *dst, size_t cap, const char *src, int keep_newlines)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t n = 0, k;
+
+	if (!cap)
+		return 0;
+	while (*s && n + 5 < cap) {
+		if (*s >= 0x20 && *s < 0x7f) {
+			dst[n++] = (char)*s++;
+		} else if (keep_newlines && (*s == '\n' || *s == '\t')) {
+			dst[n++] = (char)*s++;
+		} else if (*s >= 0x80 && (k = utf8_len(s)) != 0 && !(k == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+			if (n + k >= cap)
+				break;
+			memcpy(dst + n, s, k);
+			n += k;
+			s += k;
+		} else {
+			/* C0 and C1 controls (ESC, CSI), DEL, invalid UTF-8 */
+			int c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] < 0xa0;
+			n += (size_t)snprintf(dst + n, cap - n, "\\x%02x", c1 ? s[1] : s[0]);
+			s += c1 ? 2 : 1;
+		}
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+const char *log_safe(const char *s, char *buf, size_t len)
+{
+	log_sanitize(buf, len, s ? s : "", 0);
+	return buf;
+}
+
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
-	char msg[4096];
+	char raw[4096], msg[4096];
 
 	if (lvl > log_max)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* the safety net for every line: API data may carry escape sequences */
+	log_sanitize(msg, sizeof(msg), raw, 1);
 	if (log_fmt == LOG_JSON) {
 		char esc[8192];
 		char ts[32];

@@ -9,6 +9,7 @@
 #define MG_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_format { LOG_TEXT, LOG_JSON };
 
@@ -29,6 +30,20 @@ const char *log_prog(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/*
+ * Make text from the API safe for a terminal and a log: C0 and C1 control
+ * characters (ESC, CSI: they recolour, retitle or rewrite a terminal), DEL
+ * and bytes that are not UTF-8 become "\xNN"; newlines and tabs too unless
+ * keep_newlines. Writes at most cap bytes including the NUL (truncates);
+ * returns the length. Every log line goes through it with keep_newlines.
+ */
+size_t log_sanitize(char *dst, size_t cap, const char *src, int keep_newlines);
+/*
+ * log_sanitize(buf, len, s, 0) for one API-supplied value in a message
+ * ("%s", log_safe(msg, b, sizeof(b))): one line, whatever s holds.
+ */
+const char *log_safe(const char *s, char *buf, size_t len);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

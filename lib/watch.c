@@ -22,6 +22,8 @@
 #define WATCH_LIST_TIMEOUT_MS 60000
 #define WATCH_UNAVAILABLE_AFTER 3 /* consecutive failures before on_unavailable */
 #define WATCH_MIN_STREAM_MS 1000
+/* an object is at most ~1.5 MB in etcd: more values in one event is an attack */
+#define WATCH_MAX_EVENT_VALUES (256u << 10)
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
 
@@ -109,15 +111,32 @@ static int deliver(struct wstate *w, enum watch_event ev, const cJSON *obj)
 	return rc;
 }
 
+/* ADDED, MODIFIED or DELETED (the caller checked it is one of them). */
+static enum watch_event event_kind(const char *type)
+{
+	if (strcmp(type, "ADDED") == 0)
+		return WATCH_ADDED;
+	if (strcmp(type, "MODIFIED") == 0)
+		return WATCH_MODIFIED;
+	return WATCH_DELETED;
+}
+
 /* One watch event line. Returns non-zero to end the stream. */
 static int watch_line(void *ud, char *p, size_t len)
 {
 	struct wstate *w = ud;
-	cJSON *j = json_parse(p, len);
+	int toobig;
+	cJSON *j = json_parse_capped(p, len, WATCH_MAX_EVENT_VALUES, &toobig);
 	const char *type = j ? json_str(j, "type") : NULL;
 	const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
 	int rc = 0;
 
+	if (toobig) {
+		log_warn("watch %s: an event has more than %u values; re-watching", w->spec->what,
+		         WATCH_MAX_EVENT_VALUES);
+		w->bad_stream = 1;
+		return 1;
+	}
 	if (!type || !cJSON_IsObject(obj)) {
 		log_debug("watch %s: malformed event line (%zu bytes); re-watching", w->spec->what, len);
 		w->bad_stream = 1;
@@ -127,13 +146,7 @@ static int watch_line(void *ud, char *p, size_t len)
 	w->events++;
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
 		set_rv(w, obj);
-		rc = deliver(w,
-		             type[0] == 'A'   ? WATCH_ADDED
-		             : type[0] == 'M' ? WATCH_MODIFIED
-		                              : WATCH_DELETED,
-		             obj)
-		         ? 1
-		         : 0;
+		rc = deliver(w, event_kind(type), obj) ? 1 : 0;
 	} else if (strcmp(type, "BOOKMARK") == 0) {
 		set_rv(w, obj);
 	} else if (strcmp(type, "ERROR") == 0) {
@@ -179,16 +192,6 @@ static size_t watch_write(char *p, size_t sz, size_t n, void *ud)
 	}
 }
 
-static size_t watch_header(char *p, size_t sz, size_t n, void *ud)
-{
-	struct wstate *w = ud;
-	size_t len = sz * n;
-
-	if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0)
-		w->retry_after_ms = kube_parse_retry_after(p + 12, len - 12);
-	return len;
-}
-
 static int append_param(char *q, size_t cap, size_t *n, const char *key, const char *val)
 {
 	char esc[2048];
@@ -203,38 +206,71 @@ static int append_param(char *q, size_t cap, size_t *n, const char *key, const c
 	return 0;
 }
 
-static int wstart(struct wrun *r, struct wstate *w)
+/* Accept header: metadata-only specs ask for PartialObjectMetadata(List). */
+static const char *accept_for(const struct watch_spec *spec, int list)
 {
-	char q[4096], path[6144];
+	if (!spec->metadata_only)
+		return NULL;
+	if (list)
+		return "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+	return "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+}
+
+static void retry_later(struct wrun *r, struct wstate *w, const struct kube_error *e, int relist);
+
+/* The list or watch URL path of a spec. Returns 0, or -1 when too long. */
+static int request_path(const struct wstate *w, int list, int timeout_s, char *path, size_t cap)
+{
+	char q[4096], t[16];
 	size_t n = 0;
-	int list = w->need_list || !w->rv[0];
-	int timeout_s = r->opts->timeout_seconds > 0 ? r->opts->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
-	int rc;
 
 	if ((w->spec->label_selector && append_param(q, sizeof(q), &n, "labelSelector", w->spec->label_selector)) ||
 	    (w->spec->field_selector && append_param(q, sizeof(q), &n, "fieldSelector", w->spec->field_selector)))
-		goto toolong;
+		return -1;
 	if (!list) {
-		char t[16];
 		snprintf(t, sizeof(t), "%d", timeout_s);
 		if (append_param(q, sizeof(q), &n, "watch", "1") ||
 		    append_param(q, sizeof(q), &n, "resourceVersion", w->rv) ||
 		    append_param(q, sizeof(q), &n, "allowWatchBookmarks", "true") ||
 		    append_param(q, sizeof(q), &n, "timeoutSeconds", t))
-			goto toolong;
+			return -1;
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->spec->path, n ? "?" : "", q) >= sizeof(path))
-		goto toolong;
+	if ((size_t)snprintf(path, cap, "%s%s%s", w->spec->path, n ? "?" : "", n ? q : "") >= cap)
+		return -1;
+	return 0;
+}
+
+static int wstart(struct wrun *r, struct wstate *w)
+{
+	struct kube_error e;
+	char path[6144];
+	int list = w->need_list || !w->rv[0];
+	int timeout_s = r->opts->timeout_seconds > 0 ? r->opts->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
+	int rc;
+
+	if (request_path(w, list, timeout_s, path, sizeof(path)) < 0) {
+		r->stop = -2;
+		memset(r->err, 0, sizeof(*r->err));
+		r->err->rc = KUBE_EINVALID;
+		snprintf(r->err->message, sizeof(r->err->message), "%s: selector too long", w->spec->what);
+		return KUBE_EINVALID;
+	}
 	curl_easy_reset(w->h);
 	curl_slist_free_all(w->hdrs);
 	w->hdrs = NULL;
-	rc =
-	    kube_setup_easy(r->kc, w->h, "GET", path, NULL,
-	                    !w->spec->metadata_only ? NULL
-	                    : list ? "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-	                           : "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
-	                    &w->hdrs, r->err);
+	kube_set_deadline(r->kc, r->opts->deadline_ms);
+	rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, accept_for(w->spec, list), &w->hdrs, &e);
+	kube_set_deadline(r->kc, 0);
+	if (rc == KUBE_EUNAVAILABLE) {
+		/* an exec plugin that worked before failed: back off, retry */
+		w->phase = list ? W_LIST : W_WATCH;
+		w->retry_after_ms = -1;
+		retry_later(r, w, &e, 0);
+		w->phase = W_IDLE;
+		return rc;
+	}
 	if (rc != KUBE_OK) {
+		*r->err = e;
 		r->stop = -2;
 		return rc;
 	}
@@ -249,20 +285,14 @@ static int wstart(struct wrun *r, struct wstate *w)
 	curl_easy_setopt(w->h, CURLOPT_ERRORBUFFER, w->errbuf);
 	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
 	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, watch_header);
-	curl_easy_setopt(w->h, CURLOPT_HEADERDATA, w);
+	curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, kube_retry_after_header);
+	curl_easy_setopt(w->h, CURLOPT_HEADERDATA, &w->retry_after_ms);
 	curl_easy_setopt(w->h, CURLOPT_PRIVATE, w);
 	/* a stream must end by the server's timeout; this only guards a dead peer */
 	curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, list ? (long)WATCH_LIST_TIMEOUT_MS : (long)(timeout_s + 60) * 1000L);
 	log_debug("%s %s", list ? "list" : "watch", path);
 	curl_multi_add_handle(r->multi, w->h);
 	return KUBE_OK;
-toolong:
-	r->stop = -2;
-	memset(r->err, 0, sizeof(*r->err));
-	r->err->rc = KUBE_EINVALID;
-	snprintf(r->err->message, sizeof(r->err->message), "%s: selector too long", w->spec->what);
-	return KUBE_EINVALID;
 }
 
 static void fatal(struct wrun *r, struct wstate *w, const struct kube_error *e)
@@ -307,11 +337,20 @@ static void healthy(struct wstate *w)
 
 static void list_done(struct wrun *r, struct wstate *w)
 {
-	cJSON *j = json_parse(w->body.data, w->body.len);
+	int toobig;
+	cJSON *j = json_parse_capped(w->body.data, w->body.len, JSON_MAX_VALUES, &toobig);
 	const cJSON *items = j ? cJSON_GetObjectItemCaseSensitive(j, "items") : NULL;
 	const cJSON *it;
 	struct kube_error e;
 
+	if (toobig) {
+		memset(&e, 0, sizeof(e));
+		e.rc = KUBE_ETOOBIG;
+		snprintf(e.message, sizeof(e.message), "list %s: more than %u values; narrow the selector",
+		         w->spec->what, JSON_MAX_VALUES);
+		fatal(r, w, &e);
+		return;
+	}
 	if (!cJSON_IsArray(items)) {
 		memset(&e, 0, sizeof(e));
 		e.rc = KUBE_EPROTO;
@@ -355,60 +394,34 @@ static void rewatch(struct wrun *r, struct wstate *w, const struct kube_error *e
 	w->next_ms = lasted < WATCH_MIN_STREAM_MS ? w->started_ms + WATCH_MIN_STREAM_MS : 0;
 }
 
-/* A transfer ended; w->phase still says which kind until the end. */
-static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
+/* The transfer itself failed (no complete answer). */
+static void transfer_failed(struct wrun *r, struct wstate *w, CURLcode cc, long status, int64_t lasted)
 {
-	long status = 0;
 	struct kube_error e;
-	int64_t lasted = kube_now_ms() - w->started_ms;
 
-	curl_multi_remove_handle(r->multi, w->h);
-	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
 	memset(&e, 0, sizeof(e));
-	if (r->stop)
-		goto out;
-	if (w->phase == W_WATCH && w->gone) {
-		w->need_list = 1;
-		w->next_ms = 0;
-		goto out;
+	if (w->phase == W_LIST && w->body.toobig) {
+		e.rc = KUBE_ETOOBIG;
+		snprintf(e.message, sizeof(e.message), "list %s: larger than the %zu-byte cap", w->spec->what,
+		         w->body.max);
+		fatal(r, w, &e);
+		return;
 	}
-	if (w->phase == W_WATCH && w->bad_stream) {
-		e = w->last;
-		if (!e.rc) {
-			e.rc = KUBE_EPROTO;
-			snprintf(e.message, sizeof(e.message), "malformed watch stream");
-		}
-		retry_later(r, w, &e, 0);
-		goto out;
-	}
-	/* a write error on an error response is only our refusal to stream it */
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status != 200 && !w->body.toobig)) {
-		if (w->phase == W_LIST && w->body.toobig) {
-			e.rc = KUBE_ETOOBIG;
-			snprintf(e.message, sizeof(e.message), "list %s: larger than the %zu-byte cap", w->spec->what,
-			         w->body.max);
-			fatal(r, w, &e);
-			goto out;
-		}
-		kube_curl_error(cc, w->errbuf, kube_server(r->kc), &e);
-		if (e.rc == KUBE_ETLS)
-			fatal(r, w, &e);
-		else if (w->phase == W_WATCH && status == 200)
-			rewatch(r, w, &e, lasted); /* an established stream broke */
-		else
-			retry_later(r, w, &e, w->phase == W_LIST);
-		goto out;
-	}
-	if (status == 200) {
-		if (w->phase == W_LIST) {
-			list_done(r, w);
-		} else {
-			e.rc = KUBE_EUNAVAILABLE;
-			snprintf(e.message, sizeof(e.message), "watch %s closed immediately", w->spec->what);
-			rewatch(r, w, &e, lasted); /* server timeout or EOF */
-		}
-		goto out;
-	}
+	kube_curl_error(cc, w->errbuf, kube_server(r->kc), &e);
+	if (e.rc == KUBE_ETLS || e.rc == KUBE_ECONFIG)
+		fatal(r, w, &e); /* no retry can fix it */
+	else if (w->phase == W_WATCH && status == 200)
+		rewatch(r, w, &e, lasted); /* an established stream broke */
+	else
+		retry_later(r, w, &e, w->phase == W_LIST);
+}
+
+/* The server answered something else than 200. */
+static void http_refused(struct wrun *r, struct wstate *w, long status)
+{
+	struct kube_error e;
+	int first;
+
 	kube_http_error(status, w->body.data, w->body.len, &e);
 	switch (e.rc) {
 	case KUBE_EGONE:
@@ -416,9 +429,8 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 		w->next_ms = 0;
 		break;
 	case KUBE_EUNAUTHORIZED:
-	case KUBE_EFORBIDDEN: {
-		int first = !w->auth_since;
-
+	case KUBE_EFORBIDDEN:
+		first = !w->auth_since;
 		if (!kube_auth_retry(r->kc, &w->auth_since)) {
 			fatal(r, w, &e);
 			break;
@@ -431,142 +443,213 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 		/* first retry at once (a rotated token), then at most a second apart */
 		w->next_ms = first ? 0 : kube_now_ms() + kube_auth_backoff_ms(r->kc, ++w->failures);
 		break;
+	case KUBE_EUNAVAILABLE:
+	case KUBE_EPROTO: /* a 2xx that is not 200: the server misbehaves; it may heal */
+		retry_later(r, w, &e, w->phase == W_LIST);
+		break;
+	default: fatal(r, w, &e); break; /* 3xx, 4xx: retrying cannot help */
 	}
-	case KUBE_EUNAVAILABLE: retry_later(r, w, &e, w->phase == W_LIST); break;
-	default: fatal(r, w, &e); break;
+}
+
+/* A transfer ended; w->phase still says which kind until the end. */
+static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
+{
+	long status = 0;
+	struct kube_error e;
+	int64_t lasted = kube_now_ms() - w->started_ms;
+
+	curl_multi_remove_handle(r->multi, w->h);
+	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	memset(&e, 0, sizeof(e));
+	if (r->stop) {
+		/* nothing */
+	} else if (w->phase == W_WATCH && w->gone) {
+		w->need_list = 1;
+		w->next_ms = 0;
+	} else if (w->phase == W_WATCH && w->bad_stream) {
+		e = w->last;
+		if (!e.rc) {
+			e.rc = KUBE_EPROTO;
+			snprintf(e.message, sizeof(e.message), "malformed watch stream");
+		}
+		retry_later(r, w, &e, 0);
+	} else if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status != 200 && !w->body.toobig)) {
+		/* (a write error on an error response is only our refusal to stream it) */
+		transfer_failed(r, w, cc, status, lasted);
+	} else if (status == 200 && w->phase == W_LIST) {
+		list_done(r, w);
+	} else if (status == 200) {
+		e.rc = KUBE_EUNAVAILABLE;
+		snprintf(e.message, sizeof(e.message), "watch %s closed immediately", w->spec->what);
+		rewatch(r, w, &e, lasted); /* server timeout or EOF */
+	} else {
+		http_refused(r, w, status);
 	}
-out:
 	w->phase = W_IDLE;
 }
 
-int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nspecs, const struct watch_opts *opts,
-              watch_cb cb, void *ctx, struct kube_error *err)
+/* The deadline passed: timed out, or unavailable if that is why nothing was decided. */
+static void deadline_reached(struct wstate *ws, size_t nspecs, struct kube_error *err)
 {
-	struct wrun r;
-	struct wstate *ws = calloc(nspecs, sizeof(*ws));
-	int64_t next_tick;
 	size_t i;
-	int rc = KUBE_OK;
 
 	memset(err, 0, sizeof(*err));
-	memset(&r, 0, sizeof(r));
-	r.kc = kc;
-	r.opts = opts;
-	r.cb = cb;
-	r.ctx = ctx;
-	r.err = err;
-	r.multi = curl_multi_init();
-	if (!ws || !r.multi) {
-		free(ws);
-		if (r.multi)
-			curl_multi_cleanup(r.multi);
-		err->rc = KUBE_ENOMEM;
-		snprintf(err->message, sizeof(err->message), "out of memory");
-		return KUBE_ENOMEM;
-	}
+	err->rc = KUBE_ETIMEOUT;
+	snprintf(err->message, sizeof(err->message), "deadline reached");
 	for (i = 0; i < nspecs; i++) {
+		/* failing requests, or answers that were never valid (an
+		 * invalid list forever): the server is the problem (69) */
+		if (ws[i].failures && (ws[i].last.rc == KUBE_EUNAVAILABLE || ws[i].last.rc == KUBE_EPROTO)) {
+			*err = ws[i].last;
+			err->rc = KUBE_ETIMEOUT;
+			snprintf(err->reason, sizeof(err->reason), "Unavailable");
+		}
+	}
+}
+
+/* Periodic ticks and wake_at: call on_tick. Returns 1 when the run must stop. */
+static int run_ticks(struct wrun *r, int64_t now, int64_t *next_tick)
+{
+	const struct watch_opts *opts = r->opts;
+	int due = 0, t;
+
+	if (*next_tick && now >= *next_tick) {
+		*next_tick = now + opts->tick_ms;
+		due = 1;
+	}
+	if (opts->wake_at && *opts->wake_at && now >= *opts->wake_at) {
+		*opts->wake_at = 0;
+		due = 1;
+	}
+	if (!due)
+		return 0;
+	t = opts->on_tick ? opts->on_tick(r->ctx) : 0;
+	if (t > 0)
+		r->stop = 1;
+	else if (t < 0)
+		r->stop = -1;
+	return r->stop != 0;
+}
+
+/* Drive the transfers once and handle the finished ones. */
+static void run_transfers(struct wrun *r)
+{
+	CURLMsg *m;
+	int running, msgs;
+
+	curl_multi_perform(r->multi, &running);
+	while ((m = curl_multi_info_read(r->multi, &msgs))) {
+		struct wstate *w = NULL;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+		if (w)
+			transfer_done(r, w, m->data.result);
+	}
+}
+
+/* The earliest of: an idle spec's next start, the tick, wake_at, the deadline. */
+static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t nspecs, int64_t next_tick)
+{
+	const struct watch_opts *opts = r->opts;
+	int64_t wake = INT64_MAX;
+	size_t i;
+
+	for (i = 0; i < nspecs; i++)
+		if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
+			wake = ws[i].next_ms;
+	if (next_tick && next_tick < wake)
+		wake = next_tick;
+	if (opts->wake_at && *opts->wake_at && *opts->wake_at < wake)
+		wake = *opts->wake_at;
+	if (opts->deadline_ms && opts->deadline_ms < wake)
+		wake = opts->deadline_ms;
+	return wake;
+}
+
+static struct wstate *states_new(struct wrun *r, const struct watch_spec *specs, size_t nspecs)
+{
+	struct wstate *ws = calloc(nspecs ? nspecs : 1, sizeof(*ws));
+	size_t i;
+
+	for (i = 0; ws && i < nspecs; i++) {
 		ws[i].spec = &specs[i];
 		ws[i].index = i;
-		ws[i].run = &r;
+		ws[i].run = r;
 		ws[i].need_list = 1;
-		ws[i].body.max = opts->max_list ? opts->max_list : WATCH_DEFAULT_MAX_LIST;
-		ws[i].line.max = opts->max_line ? opts->max_line : WATCH_DEFAULT_MAX_LINE;
+		ws[i].body.max = r->opts->max_list ? r->opts->max_list : WATCH_DEFAULT_MAX_LIST;
+		ws[i].line.max = r->opts->max_line ? r->opts->max_line : WATCH_DEFAULT_MAX_LINE;
 		ws[i].h = curl_easy_init();
-		if (!ws[i].h) {
-			r.stop = -2;
-			err->rc = KUBE_ENOMEM;
-			snprintf(err->message, sizeof(err->message), "out of memory");
-		}
+		if (!ws[i].h)
+			r->stop = -2;
 	}
-	next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0;
-	while (!r.stop) {
-		int64_t now = kube_now_ms(), wake = INT64_MAX;
-		int running, msgs;
-		CURLMsg *m;
+	return ws;
+}
 
-		if (opts->deadline_ms && now >= opts->deadline_ms) {
-			rc = KUBE_ETIMEOUT;
-			err->rc = KUBE_ETIMEOUT;
-			snprintf(err->message, sizeof(err->message), "deadline reached");
-			for (i = 0; i < nspecs; i++) {
-				if (ws[i].failures && ws[i].last.rc == KUBE_EUNAVAILABLE) {
-					*err = ws[i].last;
-					err->rc = KUBE_ETIMEOUT;
-					snprintf(err->reason, sizeof(err->reason), "Unavailable");
-				}
-			}
-			break;
-		}
-		if ((next_tick && now >= next_tick) || (opts->wake_at && *opts->wake_at && now >= *opts->wake_at)) {
-			int t;
+static void states_free(struct wrun *r, struct wstate *ws, size_t nspecs)
+{
+	size_t i;
 
-			if (next_tick && now >= next_tick)
-				next_tick = now + opts->tick_ms;
-			if (opts->wake_at && *opts->wake_at && now >= *opts->wake_at)
-				*opts->wake_at = 0;
-			t = opts->on_tick ? opts->on_tick(ctx) : 0;
-			if (t > 0)
-				r.stop = 1;
-			else if (t < 0)
-				r.stop = -1;
-			if (r.stop)
-				break;
-		}
-		for (i = 0; i < nspecs && !r.stop; i++) {
-			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now)
-				wstart(&r, &ws[i]);
-			if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
-				wake = ws[i].next_ms;
-		}
-		if (r.stop)
-			break;
-		curl_multi_perform(r.multi, &running);
-		while ((m = curl_multi_info_read(r.multi, &msgs))) {
-			struct wstate *w = NULL;
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-			if (w)
-				transfer_done(&r, w, m->data.result);
-		}
-		if (r.stop)
-			break;
-		/* anything to start right away? */
-		now = kube_now_ms();
-		for (i = 0; i < nspecs; i++)
-			if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
-				wake = ws[i].next_ms;
-		if (wake <= now)
-			continue;
-		if (next_tick && next_tick < wake)
-			wake = next_tick;
-		if (opts->wake_at && *opts->wake_at && *opts->wake_at < wake)
-			wake = *opts->wake_at;
-		if (opts->deadline_ms && opts->deadline_ms < wake)
-			wake = opts->deadline_ms;
-		{
-			int64_t t = wake == INT64_MAX ? 60000 : wake - now;
-			if (t > 60000)
-				t = 60000;
-			curl_multi_poll(r.multi, NULL, 0, (int)(t < 0 ? 0 : t), NULL);
-		}
-	}
-	if (r.stop == 1)
-		rc = KUBE_OK;
-	else if (r.stop == -1)
-		rc = err->rc = KUBE_ECANCELLED;
-	else if (r.stop == -2)
-		rc = err->rc;
-	for (i = 0; i < nspecs; i++) {
+	for (i = 0; ws && i < nspecs; i++) {
 		if (ws[i].h) {
-			curl_multi_remove_handle(r.multi, ws[i].h);
+			curl_multi_remove_handle(r->multi, ws[i].h);
 			curl_easy_cleanup(ws[i].h);
 		}
 		curl_slist_free_all(ws[i].hdrs);
 		kbuf_free(&ws[i].body);
 		kbuf_free(&ws[i].line);
 	}
-	curl_multi_cleanup(r.multi);
 	free(ws);
-	return rc;
+}
+
+int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nspecs, const struct watch_opts *opts,
+              watch_cb cb, void *ctx, struct kube_error *err)
+{
+	struct wrun r = {.kc = kc, .opts = opts, .cb = cb, .ctx = ctx, .err = err};
+	struct wstate *ws;
+	int64_t next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0;
+	size_t i;
+
+	memset(err, 0, sizeof(*err));
+	r.multi = curl_multi_init();
+	ws = r.multi ? states_new(&r, specs, nspecs) : NULL;
+	if (!ws || r.stop) {
+		states_free(&r, ws, nspecs);
+		if (r.multi)
+			curl_multi_cleanup(r.multi);
+		err->rc = KUBE_ENOMEM;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return KUBE_ENOMEM;
+	}
+	while (!r.stop) {
+		int64_t now = kube_now_ms(), wake, t;
+
+		if (opts->deadline_ms && now >= opts->deadline_ms) {
+			deadline_reached(ws, nspecs, err);
+			break;
+		}
+		if (run_ticks(&r, now, &next_tick))
+			break;
+		for (i = 0; i < nspecs && !r.stop; i++)
+			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now)
+				wstart(&r, &ws[i]);
+		if (r.stop)
+			break;
+		run_transfers(&r);
+		if (r.stop)
+			break;
+		now = kube_now_ms();
+		wake = next_wake(&r, ws, nspecs, next_tick);
+		if (wake <= now)
+			continue; /* something to start right away */
+		t = wake == INT64_MAX || wake - now > 60000 ? 60000 : wake - now;
+		curl_multi_poll(r.multi, NULL, 0, (int)t, NULL);
+	}
+	if (r.stop == -1)
+		err->rc = KUBE_ECANCELLED;
+	else if (r.stop == 1)
+		memset(err, 0, sizeof(*err));
+	states_free(&r, ws, nspecs);
+	curl_multi_cleanup(r.multi);
+	return err->rc;
 }

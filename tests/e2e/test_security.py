@@ -5,16 +5,26 @@
 - A TLS verification failure is fatal, says so clearly, and exits 78.
 - A kubeconfig that would send a bearer token over plain http:// is refused
   (78) before any request is made.
+- Issue 15: tls-server-name is honoured; credentials in the server URL are
+  refused and never printed; a redirect or a 204 from the "API server" is
+  its misconfiguration (69), a malformed URL a configuration error (78) at
+  once; a FIFO as CA path fails at once; a hanging exec plugin is bounded by
+  --timeout; an exec plugin failing in the middle of a watch is retried.
 """
 
+import base64
+import http.server
 import json
 import os
 import socket
 import tempfile
 import threading
+import time
 import unittest
 
-from mg import BIN, COMPLETE, KubeSim, clean_env, job, run
+import subprocess
+
+from mg import BIN, COMPLETE, KubeSim, clean_env, job, run, start
 
 WFJ, MR, RC = BIN("wait-for-job"), BIN("migrate-runner"), BIN("release-check")
 
@@ -136,6 +146,174 @@ class Security(unittest.TestCase):
         finally:
             srv.close()
         self.assertFalse(any(b"plain-secret-token" in g for g in got), "the token reached the http server")
+
+
+def cluster_kubeconfig(server, ca_file=None, user_yaml="", extra_cluster=""):
+    """A kubeconfig for server (CA from ca_file) with this user body."""
+    ca = ""
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            ca = "    certificate-authority-data: %s\n" % base64.b64encode(f.read()).decode()
+    users = "users:\n- name: u\n  user:\n%s" % user_yaml if user_yaml else "users:\n- name: u\n  user: {}\n"
+    return ("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+            "clusters:\n- name: c\n  cluster:\n    server: %s\n%s%s%s"
+            "contexts:\n- name: x\n  context: {cluster: c, user: u, namespace: default}\n"
+            % (server, ca, extra_cluster, users))
+
+
+class FixedAnswer(http.server.BaseHTTPRequestHandler):
+    """A plain-http "API server" that answers every request with one status."""
+    protocol_version = "HTTP/1.1"
+    status = 302
+
+    def do_GET(self):
+        self.send_response(self.status)
+        if self.status == 302:
+            self.send_header("Location", "http://127.0.0.1:1/login")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Issue15(unittest.TestCase):
+    """Connection hardening of issue 15 (items 2, 3, 10, 12, 15)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ks = KubeSim().start()
+        cls.tmp = tempfile.mkdtemp(prefix="mg-sec15-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ks.stop()
+
+    def write(self, name, text, mode=0o600):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def token_user(self):
+        return "    token: %s\n" % self.ks.admin_token
+
+    def test_tls_server_name(self):
+        ks = self.ks
+        good = self.write("sni-good", cluster_kubeconfig(ks.server, ks.ca_file, self.token_user(),
+                                                          "    tls-server-name: kubernetes.default.svc\n"))
+        bad = self.write("sni-bad", cluster_kubeconfig(ks.server, ks.ca_file, self.token_user(),
+                                                        "    tls-server-name: not-the-apiserver.invalid\n"))
+        r = run([WFJ, "--kubeconfig", good, "--timeout", "0", "no-such-job"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn("not supported", r.stderr)
+        # the certificate (127.0.0.1, kubernetes.default.svc, ...) does not name it
+        for argv in ([WFJ, "--kubeconfig", bad, "--timeout", "20s", "j"],
+                     [RC, "--kubeconfig", bad, "--timeout", "20s", "rel"]):
+            with self.subTest(binary=os.path.basename(argv[0])):
+                r = run(argv, timeout=60)
+                self.assertEqual(r.returncode, 78, r.stderr)
+                self.assertIn("TLS verification", r.stderr)
+
+    def test_credentials_in_server_url(self):
+        port = self.ks.api_port
+        for scheme in ("https", "http"):
+            path = self.write("url-creds-" + scheme, cluster_kubeconfig(
+                "%s://admin:hunter2@127.0.0.1:%d" % (scheme, port), None))
+            for argv in ([WFJ, "--kubeconfig", path, "-v", "j"], [RC, "--kubeconfig", path, "-v", "rel"],
+                         [MR, "--kubeconfig", path, "--record", "r", "--record-key", "k", "--", "true"]):
+                with self.subTest(scheme=scheme, binary=os.path.basename(argv[0])):
+                    r = run(argv)
+                    self.assertEqual(r.returncode, 78, r.stderr)
+                    self.assertIn("contains credentials", r.stderr)
+                    self.assertNotIn("hunter2", r.stdout + r.stderr)
+
+    def fixed_server(self, status):
+        handler = type("H%d" % status, (FixedAnswer,), {"status": status})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.shutdown)
+        return self.write("fixed-%d" % status, cluster_kubeconfig("http://127.0.0.1:%d" % srv.server_address[1]))
+
+    def test_redirect_and_no_content_are_unavailable(self):
+        for status in (302, 204):
+            cfg = self.fixed_server(status)
+            for argv in ([WFJ, "--kubeconfig", cfg, "--timeout", "3s", "j"],
+                         [WFJ, "--kubeconfig", cfg, "--timeout", "3s", "-l", "app=x"],
+                         [RC, "--kubeconfig", cfg, "--timeout", "3s", "rel"]):
+                with self.subTest(status=status, argv=argv[3:]):
+                    r = run(argv, timeout=60)
+                    self.assertEqual(r.returncode, 69, r.stderr)
+                    self.assertNotIn("rejected", r.stderr)
+
+    def test_malformed_url_is_a_config_error_at_once(self):
+        cfg = self.write("bad-url", cluster_kubeconfig("https://exa mple.invalid:6443", None))
+        for argv in ([WFJ, "--kubeconfig", cfg, "--timeout", "30s", "j"],
+                     [RC, "--kubeconfig", cfg, "--timeout", "30s", "rel"]):
+            with self.subTest(binary=os.path.basename(argv[0])):
+                t0 = time.monotonic()
+                r = run(argv, timeout=60)
+                self.assertEqual(r.returncode, 78, r.stderr)
+                self.assertLess(time.monotonic() - t0, 5)
+
+    def test_fifo_as_ca_path(self):
+        fifo = os.path.join(self.tmp, "ca.fifo")
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
+        cfg = self.write("fifo-ca", cluster_kubeconfig(self.ks.server, None, self.token_user(),
+                                                        "    certificate-authority: %s\n" % fifo))
+        r = run([WFJ, "--kubeconfig", cfg, "--timeout", "5s", "j"], timeout=20)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("not a regular file", r.stderr)
+
+    def plugin_kubeconfig(self, name, script):
+        plugin = self.write(name + ".sh", script, 0o755)
+        user = ("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                "      command: %s\n      interactiveMode: Never\n" % plugin)
+        return self.write(name, cluster_kubeconfig(self.ks.server, self.ks.ca_file, user))
+
+    def test_hanging_exec_plugin_is_bounded_by_timeout(self):
+        # it also leaves a child holding its stdout, like a wedged helper
+        cfg = self.plugin_kubeconfig("hang", "#!/bin/sh\n(sleep 120) &\nexec sleep 120\n")
+        for argv in ([WFJ, "--kubeconfig", cfg, "--timeout", "2s", "j"],
+                     [RC, "--kubeconfig", cfg, "--timeout", "2s", "rel"]):
+            with self.subTest(binary=os.path.basename(argv[0])):
+                t0 = time.monotonic()
+                r = run(argv, timeout=60, stdin=subprocess.DEVNULL)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertLess(time.monotonic() - t0, 6)
+
+    def test_exec_plugin_failing_mid_watch_is_retried(self):
+        ks = self.ks
+        ks.apply(job("plugin-mid"))
+        count = os.path.join(self.tmp, "plugin-count")
+        script = ("#!/bin/sh\nn=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s\n"
+                  "# calls 3 and 4 fail, as a cloud IAM hiccup would\n"
+                  "if [ $n -eq 3 ] || [ $n -eq 4 ]; then echo 'token endpoint: 503' >&2; exit 1; fi\n"
+                  "exp=$(date -u -d '+5 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+                  "printf '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                  "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%%s\"}}' \"$exp\"\n"
+                  % (count, count, ks.admin_token))
+        cfg = self.plugin_kubeconfig("flaky", script)
+        p = start([WFJ, "--kubeconfig", cfg, "--timeout", "30s", "plugin-mid"])
+        try:
+            ks.wait_for_request(lambda q: q["query"].find("watch=1") >= 0 and "plugin-mid" in q["query"])
+            ks.faults(close_watches_now=True)     # the re-watch needs a fresh credential: calls 3, 4 fail
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                with open(count) as f:
+                    if int(f.read().strip() or 0) >= 5:
+                        break
+                time.sleep(0.1)
+            ks.patch_status("batch/v1", "Job", "default", "plugin-mid", COMPLETE)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        with open(count) as f:
+            self.assertGreaterEqual(int(f.read()), 5)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,10 @@ static void malformed(void **state)
 	    {"current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\nclusters:\n- name: c\n  cluster:\n"
 	     "    server: https://x\n    insecure-skip-tls-verify: true\n    certificate-authority-data: aGVsbG8=\n",
 	     "both set"},
+	    /* issue 15 item 12: credentials in the URL are refused, never echoed */
+	    {"current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\nclusters:\n- name: c\n  cluster:\n"
+	     "    server: https://admin:s3cr3t@x:6443/\n",
+	     "contains credentials"},
 	};
 	size_t i;
 	(void)state;
@@ -264,6 +268,7 @@ static void malformed(void **state)
 		if (!strstr(err.message, cases[i].want))
 			fail_msg("case %zu: \"%s\" does not contain \"%s\"", i, err.message, cases[i].want);
 		assert_non_null(strstr(err.message, tmpdir)); /* names the file */
+		assert_null(strstr(err.message, "s3cr3t"));
 	}
 }
 
@@ -374,7 +379,7 @@ static void exec_plugin_runs(void **state)
 	         "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
 	         "      command: ./plugin.sh\n      args: [get-token]\n      env: [{name: MY_ENV, value: 'yes'}]\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, &t, &c, &k, &exp, &err), KUBE_OK);
+	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
 	assert_string_equal(t, "from-plugin");
 	free(t);
 	kcfg_free(&cfg);
@@ -384,7 +389,7 @@ static void exec_plugin_runs(void **state)
 	         "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
 	         "users:\n- name: u\n  user:\n    exec:\n      command: ./failing.sh\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
+	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
 	assert_non_null(strstr(err.message, "exit status 2"));
 	kcfg_free(&cfg);
 
@@ -394,9 +399,111 @@ static void exec_plugin_runs(void **state)
 	         "users:\n- name: u\n  user:\n    exec:\n      command: no-such-plugin-xyz\n      installHint: brew "
 	         "install it\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
+	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
 	assert_non_null(strstr(err.message, "brew install it"));
 	kcfg_free(&cfg);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int plugin_cfg(const char *command, struct kube_config *cfg)
+{
+	char text[1024];
+	struct kube_error err;
+
+	snprintf(text, sizeof(text),
+	         "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+	         "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
+	         "users:\n- name: u\n  user:\n    exec:\n      command: %s\n",
+	         command);
+	return parse(text, NULL, cfg, &err);
+}
+
+/*
+ * Issue 15 item 2: a plugin that hangs, or exits leaving a child that holds
+ * its stdout, must not block past the deadline; the plugin gets no
+ * descriptor of ours but 0-2 (item 9).
+ */
+static void exec_plugin_bounded(void **state)
+{
+	static const char cred[] = "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	                           "\"status\":{\"token\":\"t\"}}";
+	struct kube_config cfg;
+	struct kube_error err;
+	char *t, *c, *k, script[512];
+	int64_t exp, t0;
+	int leak;
+	(void)state;
+
+	write_file("hang.sh", "#!/bin/sh\nexec sleep 30\n", 0755);
+	assert_int_equal(plugin_cfg("./hang.sh", &cfg), KUBE_OK);
+	t0 = now_ms();
+	assert_int_equal(kcfg_run_exec(&cfg, t0 + 300, &t, &c, &k, &exp, &err), KUBE_ETIMEOUT);
+	assert_true(now_ms() - t0 < 2000);
+	assert_non_null(strstr(err.message, "killed"));
+	kcfg_free(&cfg);
+
+	snprintf(script, sizeof(script), "#!/bin/sh\n(exec 2>/dev/null; sleep 20) &\nprintf '%%s' '%s'\n", cred);
+	write_file("linger.sh", script, 0755);
+	assert_int_equal(plugin_cfg("./linger.sh", &cfg), KUBE_OK);
+	t0 = now_ms();
+	assert_int_equal(kcfg_run_exec(&cfg, t0 + 10000, &t, &c, &k, &exp, &err), KUBE_OK);
+	assert_true(now_ms() - t0 < 2000);
+	assert_string_equal(t, "t");
+	free(t);
+	kcfg_free(&cfg);
+
+	/* a descriptor without O_CLOEXEC, like libcurl's sockets */
+	leak = dup2(2, 57);
+	assert_int_equal(leak, 57);
+	snprintf(script, sizeof(script), "#!/bin/sh\n[ -e /proc/$$/fd/57 ] && exit 9\nprintf '%%s' '%s'\n", cred);
+	write_file("fds.sh", script, 0755);
+	assert_int_equal(plugin_cfg("./fds.sh", &cfg), KUBE_OK);
+	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
+	free(t);
+	close(leak);
+	kcfg_free(&cfg);
+}
+
+/*
+ * Issue 15 item 10: a kubeconfig nested 100k deep is refused at once (the
+ * YAML loader is quadratic in the depth), and a FIFO given as a file path
+ * fails at once instead of blocking in open() or read().
+ */
+static void hostile_shapes(void **state)
+{
+	struct kube_config cfg;
+	struct kube_error err;
+	size_t n = 100000, i;
+	char *deep = malloc(2 * n + 8), text[1024], fifo[256];
+	int64_t t0;
+	(void)state;
+
+	assert_non_null(deep);
+	for (i = 0; i < n; i++)
+		memcpy(deep + 2 * i, "- ", 2);
+	memcpy(deep + 2 * n, "x\n", 3);
+	t0 = now_ms();
+	assert_int_equal(kcfg_parse(deep, strlen(deep), "/deep", NULL, &cfg, &err), KUBE_ECONFIG);
+	assert_true(now_ms() - t0 < 1000);
+	assert_non_null(strstr(err.message, "nested deeper"));
+	free(deep);
+
+	snprintf(fifo, sizeof(fifo), "%s/ca.fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(text, sizeof(text),
+	         "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\nclusters:\n- name: c\n  "
+	         "cluster:\n    server: https://x\n    certificate-authority: %s\n",
+	         fifo);
+	t0 = now_ms();
+	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_ECONFIG);
+	assert_true(now_ms() - t0 < 1000);
+	assert_non_null(strstr(err.message, "not a regular file"));
 }
 
 static void base64(void **state)
@@ -428,6 +535,8 @@ int main(void)
 	    cmocka_unit_test(load_order_and_http_refusal),
 	    cmocka_unit_test(exec_credential_parse),
 	    cmocka_unit_test(exec_plugin_runs),
+	    cmocka_unit_test(exec_plugin_bounded),
+	    cmocka_unit_test(hostile_shapes),
 	    cmocka_unit_test(base64),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);

@@ -218,6 +218,115 @@ static void status_classification(void **state)
 	assert_int_equal(kube_curl_error(CURLE_PEER_FAILED_VERIFICATION, "bad cert", "https://x", &e), KUBE_ETLS);
 	assert_non_null(strstr(e.message, "TLS verification"));
 	assert_int_equal(kube_curl_error(CURLE_COULDNT_CONNECT, "", "https://x", &e), KUBE_EUNAVAILABLE);
+	/* issue 15 item 15: a redirect is the server's misconfiguration, a 204
+	 * where a body was due is a protocol error, not "rejected" */
+	kube_http_error(302, "", 0, &e);
+	assert_int_equal(e.rc, KUBE_EREDIRECT);
+	assert_non_null(strstr(e.message, "redirect"));
+	kube_http_error(204, "", 0, &e);
+	assert_int_equal(e.rc, KUBE_EPROTO);
+	/* a malformed server URL is a configuration error at once */
+	assert_int_equal(kube_curl_error(CURLE_URL_MALFORMAT, "", "https://a b", &e), KUBE_ECONFIG);
+	/* a bad client key is not the CA's fault (issue 15 item 1) */
+	assert_int_equal(kube_curl_error(CURLE_SSL_CERTPROBLEM, "Error parsing private key", "https://x", &e),
+	                 KUBE_ETLS);
+	assert_null(strstr(e.message, "certificate-authority"));
+	assert_non_null(strstr(e.message, "client-key"));
+}
+
+/* The one result -> exit code mapping of wait-for-job and release-check. */
+static void exit_code_mapping(void **state)
+{
+	static const struct {
+		enum kube_rc rc;
+		long status;
+		const char *reason;
+		unsigned flags;
+		int code;
+	} map[] = {
+	    {KUBE_OK, 0, "", 0, 0},
+	    {KUBE_ETIMEOUT, 0, "", 0, 2},
+	    {KUBE_ETIMEOUT, 0, "Unavailable", 0, 69},
+	    {KUBE_ETIMEOUT, 0, "", KUBE_EXIT_CHECK_ONCE, 69},
+	    {KUBE_EFORBIDDEN, 403, "Forbidden", 0, 77},
+	    {KUBE_EUNAUTHORIZED, 401, "", 0, 77},
+	    {KUBE_ECONFIG, 0, "", 0, 78},
+	    {KUBE_ENOCONFIG, 0, "", 0, 78},
+	    {KUBE_ETLS, 0, "", 0, 78},
+	    {KUBE_EINVALID, 400, "BadRequest", KUBE_EXIT_USER_SELECTOR, 64},
+	    {KUBE_EINVALID, 400, "BadRequest", 0, 69},
+	    {KUBE_EINVALID, 422, "Invalid", KUBE_EXIT_USER_SELECTOR, 69},
+	    {KUBE_EREDIRECT, 302, "", KUBE_EXIT_USER_SELECTOR, 69},
+	    {KUBE_EPROTO, 204, "", 0, 69},
+	    {KUBE_EUNAVAILABLE, 503, "", 0, 69},
+	    {KUBE_ETOOBIG, 0, "", 0, 69},
+	    {KUBE_ENOTFOUND, 404, "", 0, 69},
+	    {KUBE_ENOMEM, 0, "", 0, 69},
+	};
+	size_t i;
+	(void)state;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		struct kube_error e;
+		memset(&e, 0, sizeof(e));
+		e.rc = map[i].rc;
+		e.http_status = map[i].status;
+		snprintf(e.reason, sizeof(e.reason), "%s", map[i].reason);
+		if (kube_exit_code(map[i].rc, &e, map[i].flags) != map[i].code)
+			fail_msg("case %zu: rc %d status %ld -> %d, want %d", i, map[i].rc, map[i].status,
+			         kube_exit_code(map[i].rc, &e, map[i].flags), map[i].code);
+	}
+}
+
+/* Issue 15 item 11: API text cannot drive the terminal or forge log lines. */
+static void sanitize(void **state)
+{
+	static const char status[] = "{\"kind\":\"Status\",\"message\":\"no\\u001b]0;pwned\\u0007\\nwait-for-job: job "
+	                             "succeeded\",\"reason\":\"Bad\\u001b[31m\",\"code\":400}";
+	char b[128];
+	struct kube_error e;
+	(void)state;
+	assert_string_equal(log_safe("a\x1b[2Jb", b, sizeof(b)), "a\\x1b[2Jb");
+	assert_string_equal(log_safe("csi\xc2\x9b"
+	                             "31m",
+	                             b, sizeof(b)),
+	                    "csi\\x9b31m");
+	assert_string_equal(log_safe("caf\xc3\xa9 \xe2\x9c\x93", b, sizeof(b)), "caf\xc3\xa9 \xe2\x9c\x93");
+	assert_string_equal(log_safe("bad\xff\xc2", b, sizeof(b)), "bad\\xff\\xc2");
+	assert_string_equal(log_safe("l1\nl2\r\x7f", b, sizeof(b)), "l1\\x0al2\\x0d\\x7f");
+	log_sanitize(b, sizeof(b), "l1\n\tl2\x1b", 1);
+	assert_string_equal(b, "l1\n\tl2\\x1b");
+	log_sanitize(b, 6, "\x1b\x1b\x1b", 0); /* truncates, never overflows */
+	assert_true(strlen(b) < 6);
+	kube_http_error(400, status, strlen(status), &e);
+	assert_null(strchr(e.message, '\x1b'));
+	assert_null(strchr(e.message, '\n'));
+	assert_null(strchr(e.reason, '\x1b'));
+	assert_non_null(strstr(e.message, "\\x1b]0;pwned"));
+}
+
+/* tls-server-name matching (issue 15 item 3) */
+static void dns_name_match(void **state)
+{
+	(void)state;
+	assert_true(kube_dns_name_match("kubernetes.default.svc", 22, "kubernetes.default.svc"));
+	assert_true(kube_dns_name_match("Kubernetes.Default.SVC", 22, "kubernetes.default.svc"));
+	assert_false(kube_dns_name_match("kubernetes.default", 18, "kubernetes.default.svc"));
+	assert_true(kube_dns_name_match("*.example.com", 13, "api.example.com"));
+	assert_false(kube_dns_name_match("*.example.com", 13, "a.b.example.com"));
+	assert_false(kube_dns_name_match("*.example.com", 13, "example.com"));
+	assert_false(kube_dns_name_match("*.example.com", 13, ".example.com"));
+	assert_false(kube_dns_name_match("api.example.com\0evil", 20, "api.example.com"));
+}
+
+/* PEM keys need their NUL inside the length (mbedTLS); DER keys must not get one. */
+static void key_blob_len(void **state)
+{
+	static const char pem[] = "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
+	static const char der[] = "\x30\x77\x02\x01";
+	(void)state;
+	assert_int_equal(kube_key_blob_len(pem, strlen(pem)), strlen(pem) + 1);
+	assert_int_equal(kube_key_blob_len(der, 4), 4);
+	assert_int_equal(kube_key_blob_len("", 0), 0);
 }
 
 static void query_escape(void **state)
@@ -254,6 +363,10 @@ int main(void)
 	    cmocka_unit_test(status_classification),
 	    cmocka_unit_test(query_escape),
 	    cmocka_unit_test(kbuf_cap),
+	    cmocka_unit_test(exit_code_mapping),
+	    cmocka_unit_test(key_blob_len),
+	    cmocka_unit_test(sanitize),
+	    cmocka_unit_test(dns_name_match),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
