@@ -959,9 +959,9 @@ class OnCluster:
     def app_role_jobs(self, release="shop"):
         return self.kget("role", f"{release}-wait-for-migration")["rules"][0]["resourceNames"]
 
-    def assert_gate_passed(self, job_name, tag, release="shop"):
-        """Every app pod runs tag and passed its gate on job_name only once
-        that Job had completed."""
+    def assert_gate_passed(self, job_name, tag, release="shop", after_job=True):
+        """Every app pod runs tag and passed its gate on job_name (only once
+        that Job had completed, with after_job)."""
         job = self.kget("job", job_name)
         done = job["status"]["completionTime"]
         for comp in ("api", "worker"):
@@ -974,7 +974,8 @@ class OnCluster:
                 self.assertEqual(p["spec"]["initContainers"][0]["args"], [job_name])
                 st = self.init_status(p)["state"]["terminated"]
                 self.assertEqual(st["exitCode"], 0)
-                self.assertLessEqual(done, st["finishedAt"], p["metadata"]["name"])
+                if after_job:
+                    self.assertLessEqual(done, st["finishedAt"], p["metadata"]["name"])
 
 
 @unittest.skipIf(_install_skip_reason(), _install_skip_reason())
@@ -1078,6 +1079,46 @@ class InstallIntoKubesim(OnCluster, unittest.TestCase):
         # and Helm deleted the Jobs of the earlier migrations (no keep)
         self.assertEqual(sorted(j["metadata"]["name"] for j in self.kget("jobs")), [j4])
 
+    def test_token_only_in_the_init_container(self):
+        """waitForJob.tokenOnlyInInitContainer: the gate still works (its
+        token comes from the projected volume) and the application
+        container has no token at all."""
+        for ns, only_init in (("token-init", "true"), ("token-all", "false")):
+            with self.subTest(tokenOnlyInInitContainer=only_init):
+                self.token_probe(ns, only_init)
+
+    def token_probe(self, ns, only_init):
+        self.kubectl("create", "namespace", ns)
+        # a real cluster's root-ca-cert-publisher puts this ConfigMap into
+        # every namespace; kubesim has no such controller
+        with open(self.ks.ca_file) as f:
+            ca = f.read()
+        self.kubectl("create", "configmap", "kube-root-ca.crt", "-n", ns, "--from-literal=ca.crt=" + ca)
+        probe = ("if test -e /run/secrets/kubernetes.io/serviceaccount/token; then echo HAS-TOKEN; "
+                 "else echo NO-TOKEN; fi; exec sleep 600")
+        self.helm_ok("upgrade", "--install", "shop", ch.EXAMPLE, "-n", ns,
+                     "--set", "migrationGate.waitForJob.tokenOnlyInInitContainer=" + only_init,
+                     "--set", "api.replicas=0",
+                     "--set-json", 'migrationGate.migration.command=["sh","-c","echo migrated"]',
+                     "--set-json", "worker.command=" + json.dumps(["sh", "-c", probe]),
+                     "--set-json", 'env=[{"name":"KUBESIM_EXEC","value":"1"}]')
+        r = subprocess.run([os.path.join(self.bin, "release-check"), "-n", ns, "--timeout", "90s",
+                            "--kubeconfig", self.ks.kubeconfig, "shop"], capture_output=True, text=True, timeout=180,
+                           env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent-home"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.dump())
+        pod = self.kget("pods", ns=ns, selector="app.kubernetes.io/component=worker")[0]
+        self.assertEqual(self.init_status(pod)["state"]["terminated"]["exitCode"], 0)
+        if only_init == "true":
+            self.assertIs(pod["spec"]["automountServiceAccountToken"], False)
+            self.assertEqual(pod["spec"]["initContainers"][0]["volumeMounts"][0]["name"], "migration-gate-token")
+        name = pod["metadata"]["name"]
+        log = self.kubectl("logs", "-n", ns, name, "-c", "wait-for-migration")
+        self.assertIn("succeeded", log.stdout + log.stderr)
+        out = self.wait_until("the worker's probe line", lambda: self.kubectl("logs", "-n", ns, name, "-c",
+                                                                               "worker").stdout.strip())
+        # the control (option off): the probe does see the token
+        self.assertEqual(out, "NO-TOKEN" if only_init == "true" else "HAS-TOKEN")
+
     def test_plain_yaml_with_kubectl_apply_k(self):
         """The plain YAML works the same without Helm: kubectl apply -k."""
         dst = os.path.join(self.tmp, "plain-yaml")
@@ -1112,6 +1153,35 @@ class InstallIntoKubesim(OnCluster, unittest.TestCase):
         cm = next(o for o in self.ks.objects(kind="ConfigMap", namespace="plain")
                   if o["metadata"]["name"] == "shop-migrations")
         self.assertEqual(json.loads(cm["data"]["shop-migrate-1-0-0"])["status"], "succeeded")
+
+        # the recipe of plain-yaml/kustomization.yaml: re-applying the same
+        # name changes nothing (no re-run, no restart) ...
+        pods = sorted(p["metadata"]["uid"] for p in self.kget("pods", ns="plain"))
+        r = self.kubectl("apply", "-k", dst)
+        self.assertEqual(self.kget("job", "shop-migrate-1-0-0", ns="plain")["metadata"]["uid"], job["metadata"]["uid"])
+        self.assertEqual(sorted(p["metadata"]["uid"] for p in self.kget("pods", ns="plain")), pods)
+        # ... a changed migration under the old name is refused, not skipped ...
+        with open(k) as f:
+            text = f.read()
+        changed = text.replace('"echo plain migration; sleep 1"', '"echo plain migration 2; sleep 1"')
+        self.assertNotEqual(changed, text)
+        with open(k, "w") as f:
+            f.write(changed)
+        r = self.kubectl_raw("apply", "-k", dst)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("field is immutable", r.stderr)
+        # ... and under a new name it runs; --prune deletes the previous Job
+        with open(k, "w") as f:
+            f.write(changed.replace("value: shop-migrate-1-0-0", "value: shop-migrate-1-1-0"))
+        self.kubectl("apply", "-k", dst, "--prune", "-l", "app.kubernetes.io/part-of=shop",
+                     "--prune-allowlist=batch/v1/Job")
+        self.wait_until("the previous Job pruned", lambda: self.kget("job", "shop-migrate-1-0-0", ns="plain") is None)
+        self.wait_until("shop-migrate-1-1-0 Complete",
+                        lambda: cond(self.kget("job", "shop-migrate-1-1-0", ns="plain") or {}, "Complete"))
+        dep = self.kget("deployment", "shop-worker", ns="plain")
+        self.assertEqual(dep["spec"]["template"]["spec"]["initContainers"][0]["args"], ["shop-migrate-1-1-0"])
+        self.assertIn("shop-migrate-1-1-0",
+                      self.kget("role", "shop-wait-for-migration", ns="plain")["rules"][0]["resourceNames"])
 
     def test_rbac_is_enforced_here(self):
         """Without the chart's Roles the same release cannot work: proof that
@@ -1266,7 +1336,9 @@ class Lifecycle(OnCluster, unittest.TestCase):
         job = self.wait_until(f"Job {j2} Complete again", lambda: self.job_done(j2))
         self.assertEqual(job["metadata"]["labels"]["migration-gate.io/release-revision"], "3",
                          "rollback re-applies revision 3's manifest")
-        self.assert_gate_passed(j2, "1.1.0")
+        # revision 3's pods had kept serving through the failed upgrade: they
+        # are the release again, not restarted
+        self.assert_gate_passed(j2, "1.1.0", after_job=False)
         rec = self.record()
         self.assertEqual(rec[j2]["status"], "succeeded")
         self.assertGreaterEqual(rec[j2]["startedAt"], job["metadata"]["creationTimestamp"], "it ran again")
