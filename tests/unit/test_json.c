@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include "../../lib/json.c"
 
@@ -43,6 +44,43 @@ static void parse_strict(void **state)
 	cJSON_Delete(j);
 }
 
+/*
+ * Issue 15 item 10: "[0,0,0,...]" costs ~80 bytes of tree per 2 bytes of
+ * input; the value count is checked before cJSON allocates anything.
+ */
+static void value_cap(void **state)
+{
+	size_t n = 8u << 20, i; /* 8 MB: 4M values, over JSON_MAX_VALUES */
+	char *dense = malloc(n + 2);
+	int toobig = 0;
+	cJSON *j;
+	(void)state;
+
+	assert_non_null(dense);
+	dense[0] = '[';
+	for (i = 1; i < n; i += 2)
+		memcpy(dense + i, "0,", 2);
+	dense[n - 1] = '0';
+	dense[n] = ']';
+	dense[n + 1] = '\0';
+	assert_true(json_count_values(dense, n + 1) > JSON_MAX_VALUES);
+	assert_null(json_parse_capped(dense, n + 1, JSON_MAX_VALUES, &toobig));
+	assert_int_equal(toobig, 1);
+	assert_null(json_parse(dense, n + 1));
+	free(dense);
+	/* commas, brackets and braces inside strings are not values */
+	{
+		static const char tricky[] = "{\"a\":\"[,{\\\",\",\"b\":[1,2]}"; /* object, "a", "b", 1, 2 */
+		assert_int_equal(json_count_values(tricky, strlen(tricky)), 5);
+	}
+	j = json_parse_capped("{\"a\":[1,2,3]}", 13, 5, &toobig);
+	assert_non_null(j);
+	assert_int_equal(toobig, 0);
+	cJSON_Delete(j);
+	assert_null(json_parse_capped("{\"a\":[1,2,3]}", 13, 4, &toobig));
+	assert_int_equal(toobig, 1);
+}
+
 static void times(void **state)
 {
 	int64_t ms;
@@ -68,6 +106,7 @@ int main(void)
 	    cmocka_unit_test(paths),
 	    cmocka_unit_test(parse_strict),
 	    cmocka_unit_test(times),
+	    cmocka_unit_test(value_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
