@@ -421,16 +421,18 @@ static void print_failure(const struct waiter *w)
 {
 	const struct record_state *r = &w->rec;
 	const struct job_state *f = &w->failed_state;
-	char at[64];
+	char at[64], why[256], msg[1024]; /* API text: one line, no escapes (log_safe) */
 
 	if (w->decided_by_record)
 		log_error("job %s is gone; its recorded outcome is: failed (%s%s)", w->o->job,
-		          r->reason[0] ? r->reason : "unknown", at_time(r, at, sizeof(at)));
+		          r->reason[0] ? log_safe(r->reason, why, sizeof(why)) : "unknown", at_time(r, at, sizeof(at)));
 	else if (f->message[0])
-		log_error("job %s failed: %s: %s (failed pods: %lld)", w->failed_name, f->reason, f->message,
+		log_error("job %s failed: %s: %s (failed pods: %lld)", w->failed_name,
+		          log_safe(f->reason, why, sizeof(why)), log_safe(f->message, msg, sizeof(msg)),
 		          (long long)f->failed);
 	else
-		log_error("job %s failed: %s (failed pods: %lld)", w->failed_name, f->reason, (long long)f->failed);
+		log_error("job %s failed: %s (failed pods: %lld)", w->failed_name,
+		          log_safe(f->reason, why, sizeof(why)), (long long)f->failed);
 	if (r->present && r->verdict == JOB_FAILED)
 		print_record_details(r);
 }
@@ -598,32 +600,34 @@ static int finish(struct waiter *w)
 /* The exit code when the watch ended with an error (exitcodes.h). */
 static int exit_for_error(struct waiter *w, struct kube_client *kc, int rc, const struct kube_error *err)
 {
+	/* the code comes from the one mapping in lib/ (kube.h); the words are ours */
+	int code =
+	    kube_exit_code((enum kube_rc)rc, err,
+	                   (w->check_once ? KUBE_EXIT_CHECK_ONCE : 0) | (w->o->selector ? KUBE_EXIT_USER_SELECTOR : 0));
+
 	switch (rc) {
 	case KUBE_ETIMEOUT:
-		if (err->reason[0] && strcmp(err->reason, "Unavailable") == 0) {
+		if (strcmp(err->reason, "Unavailable") == 0)
 			log_error("API server %s unavailable until the timeout: %s", kube_server(kc), err->message);
-			return MG_EXIT_UNAVAILABLE;
-		}
-		if (w->check_once) {
+		else if (code != MG_EXIT_TIMEOUT)
 			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err->message);
-			return MG_EXIT_UNAVAILABLE;
-		}
-		log_error("timed out after %s: %s", w->timeout, w->last_state[0] ? w->last_state : "no answer yet");
-		return MG_EXIT_TIMEOUT;
-	case KUBE_EFORBIDDEN: print_rbac_hint(w, kc, err); return MG_EXIT_NOPERM;
+		else
+			log_error("timed out after %s: %s", w->timeout,
+			          w->last_state[0] ? w->last_state : "no answer yet");
+		break;
+	case KUBE_EFORBIDDEN: print_rbac_hint(w, kc, err); break;
 	case KUBE_EUNAUTHORIZED:
 		log_error("%s", err->message);
 		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is "
 		          "invalid, expired or revoked",
 		          kube_identity(kc), kube_source(kc));
-		return MG_EXIT_NOPERM;
+		break;
 	case KUBE_ETLS:
-	case KUBE_ECONFIG: log_error("%s", err->message); return MG_EXIT_CONFIG;
-	case KUBE_EINVALID:
-		log_error("the API server rejected the request: %s", err->message);
-		return w->o->selector ? MG_EXIT_USAGE : MG_EXIT_UNAVAILABLE;
-	default: log_error("%s: %s", kube_strerror((enum kube_rc)rc), err->message); return MG_EXIT_UNAVAILABLE;
+	case KUBE_ECONFIG: log_error("%s", err->message); break;
+	case KUBE_EINVALID: log_error("the API server rejected the request: %s", err->message); break;
+	default: log_error("%s: %s", kube_strerror((enum kube_rc)rc), err->message); break;
 	}
+	return code;
 }
 
 #ifndef UNITTEST
