@@ -137,6 +137,7 @@ struct verdict_row *rc_add_row(struct eval *ev, const char *kind, const cJSON *o
 	if (!row->name[0])
 		rc_clean_copy(row->name, sizeof(row->name), "(unnamed)");
 	row->ready = row->desired = -1;
+	row->exit_code = -1;
 	row->status = ROW_PROGRESSING;
 	return row;
 }

@@ -58,7 +58,7 @@ struct verdict_store {
 	struct verdict_row *release_row; /* NULL: none (yet) */
 	int release_dirty;
 	unsigned char release_considered; /* always 0: the record is not a workload */
-	int64_t helm_created_ms;          /* creation of the newest release record, 0 = unknown */
+	int release_missing;              /* a release was expected and has no record */
 	int64_t now_ms;                   /* of the last update */
 	int64_t helm_revision;
 	char helm_status[32];
@@ -154,6 +154,11 @@ void rc_notify_replicaset(struct verdict_store *st, struct vobj *o);
 void rc_prop_job(struct verdict_store *st, struct vobj *o);
 void rc_prop_pod(struct verdict_store *st, struct vobj *o);
 int rc_job_finished(const cJSON *job, int *failed);
+/* rule_release.c: whether a Job is the current revision's (why: one line) */
+enum rc_job_identity { RC_JOB_UNKNOWN, RC_JOB_CURRENT, RC_JOB_EARLIER };
+enum rc_job_identity rc_job_identity(const struct eval *ev, const cJSON *job, char *why, size_t cap);
+uint64_t rc_sig_template_jobs(uint64_t h, const cJSON *workload); /* the Jobs its pod template waits for */
+void rc_prop_workload(struct verdict_store *st, struct vobj *o);  /* they changed: every Job */
 /* rule_workloads.c: the newest revision of the ReplicaSets owned by Deployment name (-1: none) */
 int64_t rc_newest_revision(const struct verdict_store *st, const char *deployment);
 

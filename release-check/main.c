@@ -41,7 +41,10 @@
 #define MAX_EVENTS 10
 #define MAX_LOG_BYTES 65536
 #define TABLE_MAX_ROWS 30
-#define TTY_REDRAW_MS 100 /* the table of a large release is not redrawn per event */
+#define TTY_REDRAW_MS 100
+#define RC_REPORT_SCHEMA_VERSION                                                                                       \
+	1 /* --output json: bump on an incompatible change */ /* the table of a large release is not redrawn per event \
+	                                                       */
 
 enum kind_index {
 	K_RELEASES = VERDICT_RELEASES,
@@ -61,8 +64,10 @@ struct opts {
 	const char *release, *ns, *kubeconfig, *context, *selector;
 	int64_t timeout_ms; /* 0: check once */
 	int64_t pull_grace_ms;
+	int64_t min_ready_ms; /* --min-ready */
 	long logs;
-	int json, no_helm;
+	int json, no_helm, quiet;
+	int selector_given; /* -l/RELEASE_CHECK_SELECTOR: a 400 about it is a usage error */
 	enum log_level level;
 };
 
@@ -118,100 +123,171 @@ static void usage(FILE *f)
 	           "      --output FORMAT         text (default) or json (one report on stdout)\n"
 	           "      --logs N                log lines per failing container (default 20, 0: none)\n"
 	           "      --image-pull-grace DURATION\n"
-	           "                              how long ErrImagePull, ImagePullBackOff and\n"
-	           "                              CreateContainerConfigError may last before they\n"
-	           "                              fail the release (default 60s)\n"
-	           "      --no-helm               do not read the Helm release record\n"
+	           "                              how long an image pull that may heal (timeout, rate\n"
+	           "                              limit) or CreateContainerConfigError may last before\n"
+	           "                              it fails the release (default 60s)\n"
+	           "      --min-ready DURATION    count a pod only once it has been Ready, without a\n"
+	           "                              restart, this long (default 0s: at once)\n"
+	           "      --no-helm               do not read the Helm release record (no Secret access)\n"
+	           "  -q, --quiet                 no progress lines: only the verdict and errors\n"
 	           "  -v, --verbose               print debugging details\n"
 	           "  -h, --help                  show this help and exit\n"
 	           "  -V, --version               show the version and exit\n"
 	           "\n"
+	           "Environment (the options override them):\n"
+	           "  RELEASE_CHECK_RELEASE, RELEASE_CHECK_NAMESPACE, RELEASE_CHECK_CONTEXT,\n"
+	           "  RELEASE_CHECK_SELECTOR, RELEASE_CHECK_TIMEOUT, RELEASE_CHECK_OUTPUT,\n"
+	           "  RELEASE_CHECK_LOGS, RELEASE_CHECK_IMAGE_PULL_GRACE, RELEASE_CHECK_MIN_READY,\n"
+	           "  RELEASE_CHECK_NO_HELM (1 or true)\n"
+	           "\n"
 	           "Exit status:\n"
 	           "  0  healthy                 1  failed            2  timed out\n"
 	           "  64 usage error             69 API server unavailable\n"
-	           "  77 not authorised (RBAC)   78 configuration error\n");
+	           "  77 not authorised (RBAC)   78 configuration error (also: no such Helm release)\n");
 }
 
-/* Returns -1 to go on, else the exit code. */
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-	static const struct option longopts[] = {
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"kubeconfig", required_argument, NULL, 'K'},
-	    {"context", required_argument, NULL, 'C'},
-	    {"selector", required_argument, NULL, 'l'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"logs", required_argument, NULL, 'L'},
-	    {"image-pull-grace", required_argument, NULL, 'G'},
-	    {"no-helm", no_argument, NULL, 'H'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *timeout = NULL, *grace = NULL, *output = NULL, *logs = NULL;
-	char err[256];
-	int ch;
+/* Option values as given (environment, then command line), before they are checked. */
+struct raw_opts {
+	const char *timeout, *grace, *min_ready, *output, *logs, *no_helm;
+	const char *timeout_from, *grace_from, *min_ready_from, *output_from, *logs_from; /* for messages */
+};
 
-	memset(o, 0, sizeof(*o));
-	o->timeout_ms = DEFAULT_TIMEOUT_MS;
-	o->pull_grace_ms = VERDICT_DEFAULT_PULL_GRACE_MS;
-	o->logs = 20;
-	o->level = LOG_INFO;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:n:l:vhV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n': o->ns = optarg; break;
-		case 'K': o->kubeconfig = optarg; break;
-		case 'C': o->context = optarg; break;
-		case 'l': o->selector = optarg; break;
-		case 'T': timeout = optarg; break;
-		case 'o': output = optarg; break;
-		case 'L': logs = optarg; break;
-		case 'G': grace = optarg; break;
-		case 'H': o->no_helm = 1; break;
-		case 'v': o->level = LOG_DEBUG; break;
-		case 'h': usage(stdout); return MG_EXIT_OK;
-		case 'V': printf("release-check %s\n", MG_VERSION); return MG_EXIT_OK;
-		case '?':
-			if (optopt)
-				return cli_usage_error("unknown option '-%c'", optopt);
-			return cli_usage_error("unknown option '%s'", argv[optind - 1]);
-		case ':':
-		default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
-		}
-	}
-	if (timeout && dur_parse(timeout, &o->timeout_ms, err, sizeof(err)) < 0)
-		return cli_usage_error("--timeout: %s", err);
-	if (grace && dur_parse(grace, &o->pull_grace_ms, err, sizeof(err)) < 0)
-		return cli_usage_error("--image-pull-grace: %s", err);
-	if (output) {
-		if (strcmp(output, "json") == 0)
-			o->json = 1;
-		else if (strcmp(output, "text") != 0)
-			return cli_usage_error("--output must be text or json, not \"%s\"", output);
-	}
-	if (logs) {
-		char *end;
+/* RELEASE_CHECK_*: the options' defaults, like wait-for-job's WAIT_FOR_JOB_* and migrate-runner's MR_*. */
+static void parse_env(struct opts *o, struct raw_opts *r)
+{
+	const char *v;
+
+	o->release = getenv("RELEASE_CHECK_RELEASE");
+	o->ns = getenv("RELEASE_CHECK_NAMESPACE");
+	o->context = getenv("RELEASE_CHECK_CONTEXT");
+	o->selector = getenv("RELEASE_CHECK_SELECTOR");
+#define ENV(field, name)                                                                                               \
+	do {                                                                                                           \
+		if ((v = getenv(name)) != NULL) {                                                                      \
+			r->field = v;                                                                                  \
+			r->field##_from = name;                                                                        \
+		}                                                                                                      \
+	} while (0)
+	ENV(timeout, "RELEASE_CHECK_TIMEOUT");
+	ENV(grace, "RELEASE_CHECK_IMAGE_PULL_GRACE");
+	ENV(min_ready, "RELEASE_CHECK_MIN_READY");
+	ENV(output, "RELEASE_CHECK_OUTPUT");
+	ENV(logs, "RELEASE_CHECK_LOGS");
+#undef ENV
+	r->no_helm = getenv("RELEASE_CHECK_NO_HELM");
+}
+
+/* Check and convert the values of r into o; -1 to go on, else the exit code. */
+static int parse_values(struct opts *o, const struct raw_opts *r)
+{
+	char err[256], *end;
+
+	if (r->timeout && dur_parse(r->timeout, &o->timeout_ms, err, sizeof(err)) < 0)
+		return cli_usage_error("%s: %s", r->timeout_from, err);
+	if (r->grace && dur_parse(r->grace, &o->pull_grace_ms, err, sizeof(err)) < 0)
+		return cli_usage_error("%s: %s", r->grace_from, err);
+	if (r->min_ready && dur_parse(r->min_ready, &o->min_ready_ms, err, sizeof(err)) < 0)
+		return cli_usage_error("%s: %s", r->min_ready_from, err);
+	if (r->output && strcmp(r->output, "json") == 0)
+		o->json = 1;
+	else if (r->output && strcmp(r->output, "text") != 0)
+		return cli_usage_error("%s must be text or json, not \"%s\"", r->output_from, r->output);
+	if (r->logs) {
 		errno = 0;
-		o->logs = strtol(logs, &end, 10);
-		if (errno || end == logs || *end || o->logs < 0 || o->logs > 10000)
-			return cli_usage_error("--logs must be a number of lines from 0 to 10000, not \"%s\"", logs);
+		o->logs = strtol(r->logs, &end, 10);
+		if (errno || end == r->logs || *end || o->logs < 0 || o->logs > 10000)
+			return cli_usage_error("%s must be a number of lines from 0 to 10000, not \"%s\"", r->logs_from,
+			                       r->logs);
 	}
-	if (optind >= argc)
+	if (r->no_helm && *r->no_helm) {
+		if (strcmp(r->no_helm, "1") == 0 || strcmp(r->no_helm, "true") == 0)
+			o->no_helm = 1;
+		else if (strcmp(r->no_helm, "0") != 0 && strcmp(r->no_helm, "false") != 0)
+			return cli_usage_error("RELEASE_CHECK_NO_HELM must be 1, true, 0 or false, not \"%s\"",
+			                       r->no_helm);
+	}
+	if (!o->release || !*o->release)
 		return cli_usage_error("missing RELEASE");
-	o->release = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
 	if (!name_is_dns_subdomain(o->release, 53))
 		return cli_usage_error(
 		    "invalid release name \"%s\" (at most 53 lowercase letters, digits, '-' and '.')", o->release);
 	if (o->ns && !*o->ns)
 		o->ns = NULL;
+	if (o->context && !*o->context)
+		o->context = NULL;
 	if (o->selector && !*o->selector)
 		return cli_usage_error("--selector must not be empty");
 	return -1;
+}
+
+static const struct option longopts[] = {
+    {"namespace", required_argument, NULL, 'n'},
+    {"kubeconfig", required_argument, NULL, 'K'},
+    {"context", required_argument, NULL, 'C'},
+    {"selector", required_argument, NULL, 'l'},
+    {"timeout", required_argument, NULL, 'T'},
+    {"output", required_argument, NULL, 'o'},
+    {"logs", required_argument, NULL, 'L'},
+    {"image-pull-grace", required_argument, NULL, 'G'},
+    {"min-ready", required_argument, NULL, 'M'},
+    {"no-helm", no_argument, NULL, 'H'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option into o/r; -1 to go on, else the exit code. */
+static int parse_option(int ch, char **argv, struct opts *o, struct raw_opts *r)
+{
+	switch (ch) {
+	case 'n': o->ns = optarg; break;
+	case 'K': o->kubeconfig = optarg; break;
+	case 'C': o->context = optarg; break;
+	case 'l': o->selector = optarg; break;
+	case 'T': r->timeout = optarg, r->timeout_from = "--timeout"; break;
+	case 'o': r->output = optarg, r->output_from = "--output"; break;
+	case 'L': r->logs = optarg, r->logs_from = "--logs"; break;
+	case 'G': r->grace = optarg, r->grace_from = "--image-pull-grace"; break;
+	case 'M': r->min_ready = optarg, r->min_ready_from = "--min-ready"; break;
+	case 'H': r->no_helm = "1"; break;
+	case 'q': o->quiet = 1; break;
+	case 'v': o->level = LOG_DEBUG; break;
+	case 'h': usage(stdout); return MG_EXIT_OK;
+	case 'V': printf("release-check %s\n", MG_VERSION); return MG_EXIT_OK;
+	case '?':
+		if (optopt)
+			return cli_usage_error("unknown option '-%c'", optopt);
+		return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+	case ':':
+	default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+	}
+	return -1;
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	struct raw_opts r;
+	int ch, rc;
+
+	memset(o, 0, sizeof(*o));
+	memset(&r, 0, sizeof(r));
+	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->pull_grace_ms = VERDICT_DEFAULT_PULL_GRACE_MS;
+	o->logs = 20;
+	o->level = LOG_INFO;
+	parse_env(o, &r);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:n:l:qvhV", longopts, NULL)) != -1)
+		if ((rc = parse_option(ch, argv, o, &r)) >= 0)
+			return rc;
+	if (optind < argc)
+		o->release = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error("unexpected argument '%s' (one RELEASE)", argv[optind]);
+	return parse_values(o, &r);
 }
 
 /* ---- the object store: the evaluator's, fed by the watch ------------------------------ */
@@ -352,7 +428,7 @@ static void on_row(void *ctx, const struct verdict_row *r, int gone)
 	struct check *c = ctx;
 	char el[32];
 
-	if (c->tty)
+	if (c->tty || c->o->quiet)
 		return;
 	if (gone) {
 		fmt_elapsed(elapsed(c), el, sizeof(el));
@@ -375,6 +451,7 @@ static int evaluate(struct check *c)
 	vo.release = c->o->no_helm ? NULL : c->o->release;
 	vo.now_ms = now;
 	vo.pull_grace_ms = c->o->pull_grace_ms;
+	vo.min_ready_ms = c->o->min_ready_ms;
 	/* first_seen NULL: the store remembers when it first saw each grace key */
 	c->printed = 0;
 	if (verdict_store_update(c->st, &vo, on_row, c, &c->cnt) < 0)
@@ -450,7 +527,7 @@ static int on_tick(void *ctx)
 	}
 	if (c->tty) {
 		draw_table(c);
-	} else if (c->have_res && now - c->last_out_mono >= HEARTBEAT_MS && refresh_result(c) == 0) {
+	} else if (!c->o->quiet && c->have_res && now - c->last_out_mono >= HEARTBEAT_MS && refresh_result(c) == 0) {
 		char el[32];
 		fmt_elapsed(elapsed(c), el, sizeof(el));
 		fprintf(c->out, "[%7s] still %s: %s\n", el, verdict_name(c->res.verdict), c->res.summary);
@@ -744,6 +821,20 @@ static void print_pending(struct check *c)
 		fprintf(stdout, "  %s\n", c->res.summary);
 }
 
+/* The failed migration's exit code (the first failed Job's, from its termination message), when known. */
+static void add_migration_exit_code(const struct check *c, cJSON *rep)
+{
+	size_t i;
+
+	for (i = 0; c->have_res && i < c->res.nrows; i++) {
+		const struct verdict_row *r = &c->res.rows[i];
+		if (r->status == ROW_FAILED && strcmp(r->kind, "Job") == 0 && r->exit_code >= 0) {
+			cJSON_AddNumberToObject(rep, "migrationExitCode", (double)r->exit_code);
+			return;
+		}
+	}
+}
+
 static void print_json_report(struct check *c, const char *verdict, int code, const char *error)
 {
 	cJSON *res = c->have_res && refresh_result(c) == 0 ? verdict_result_json(&c->res) : NULL;
@@ -758,8 +849,11 @@ static void print_json_report(struct check *c, const char *verdict, int code, co
 		cJSON_Delete(res);
 		return;
 	}
+	/* 1: the first versioned report (issue 14); rows say failsInSeconds, not failsAt */
+	cJSON_AddNumberToObject(rep, "schemaVersion", RC_REPORT_SCHEMA_VERSION);
 	cJSON_AddStringToObject(rep, "verdict", verdict);
 	cJSON_AddNumberToObject(rep, "exitCode", code);
+	add_migration_exit_code(c, rep);
 	if (error)
 		cJSON_AddStringToObject(rep, "error", error);
 	if (res)
@@ -843,174 +937,218 @@ static void print_rbac_hint(struct check *c, const struct kube_error *err)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-static int run(int argc, char **argv)
+/* The watched collections: the release records (unless --no-helm) and the selected objects. */
+struct specs {
+	struct watch_spec s[K_COUNT];
+	char paths[K_COUNT][512];
+	size_t n;
+};
+
+static void build_specs(const struct check *c, struct specs *sp)
 {
-	static struct check c; /* the first-seen table is large: not on the stack */
-	struct opts o;
+	size_t k;
+
+	memset(sp, 0, sizeof(*sp));
+	for (k = c->first_spec; k < K_COUNT; k++, sp->n++) {
+		snprintf(sp->paths[k], sizeof(sp->paths[k]), "%s/namespaces/%s/%s", kinds[k].api_prefix, c->ns,
+		         kinds[k].resource);
+		sp->s[sp->n].path = sp->paths[k];
+		sp->s[sp->n].what = kinds[k].what;
+		/*
+		 * Every Helm record of the namespace, metadata only (never the
+		 * payload): the current revision of ours, and the names of the
+		 * others when ours does not exist.
+		 */
+		sp->s[sp->n].label_selector = k == K_RELEASES ? "owner=helm" : c->o->selector;
+		sp->s[sp->n].metadata_only = k == K_RELEASES;
+	}
+}
+
+/* The client and the store; -1 to go on, else the exit code. */
+static int setup(struct check *c, const struct opts *o)
+{
 	struct kube_conn_opts co;
 	struct kube_error err;
-	struct watch_spec specs[K_COUNT];
+
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->start_mono = kube_now_ms();
+	c->start_wall = rc_wall_ms();
+	c->last_out_mono = c->start_mono;
+	c->out = o->json ? stderr : stdout;
+	c->tty = !o->quiet && isatty(fileno(c->out)) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
+	c->first_spec = o->no_helm ? K_DEPLOYMENTS : K_RELEASES;
+	memset(&co, 0, sizeof(co));
+	co.kubeconfig = o->kubeconfig;
+	co.context = o->context;
+	co.namespace = o->ns;
+	memset(&err, 0, sizeof(err));
+	if (kube_client_new(&co, &c->kc, &err) != KUBE_OK) {
+		log_error("%s", err.message);
+		if (o->json)
+			print_json_report(c, "error", MG_EXIT_CONFIG, err.message);
+		return MG_EXIT_CONFIG;
+	}
+	c->ns = kube_namespace(c->kc);
+	c->st = verdict_store_new();
+	if (!c->st) {
+		log_error("out of memory");
+		return MG_EXIT_UNAVAILABLE;
+	}
+	return -1;
+}
+
+/* List+watch until decided, timed out or an error; the watch's result. */
+static int watch_release(struct check *c, struct kube_error *err, char *tmo, size_t tmolen)
+{
+	const struct opts *o = c->o;
+	static struct specs sp;
 	struct watch_opts wo;
-	char paths[K_COUNT][512], helm_sel[128], default_sel[128], tmo[32], el[32];
-	int64_t deadline;
-	size_t k, nspecs;
+	int rc;
+
+	build_specs(c, &sp);
+	memset(&wo, 0, sizeof(wo));
+	wo.timeout_seconds = 300;
+	/* the TTY clock ticks every second; CI logs only need the heartbeat */
+	wo.tick_ms = c->tty ? TICK_MS : HEARTBEAT_MS / 6;
+	wo.on_tick = on_tick;
+	wo.on_unavailable = on_unavailable;
+	wo.deadline_ms = c->start_mono + (o->timeout_ms > 0 ? o->timeout_ms : CHECK_ONCE_BUDGET_MS);
+	wo.wake_at = &c->wake_at;
+	if (o->timeout_ms > 0)
+		dur_format(o->timeout_ms, tmo, tmolen);
+	else
+		snprintf(tmo, tmolen, "check once");
+	if (!c->tty && !o->quiet)
+		fprintf(c->out, "checking release %s in namespace %s (selector %s, timeout %s, API %s)\n", o->release,
+		        c->ns, o->selector, tmo, kube_server(c->kc));
+	memset(err, 0, sizeof(*err));
+	rc = watch_run(c->kc, sp.s, sp.n, &wo, on_event, c, err);
+	if (rc == KUBE_ECANCELLED)
+		rc = KUBE_ENOMEM; /* the callbacks only abort when out of memory */
+	if (c->have_res && refresh_result(c) < 0) {
+		c->have_res = 0;
+		if (rc == KUBE_OK)
+			rc = KUBE_ENOMEM;
+	}
+	finish_table(c);
+	return rc;
+}
+
+/* The release row of a missing release: its reason names the releases that exist. */
+static const char *missing_release_reason(const struct check *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->res.nrows; i++)
+		if (strcmp(c->res.rows[i].kind, "Release") == 0)
+			return c->res.rows[i].reason;
+	return "no such Helm release";
+}
+
+/* A decided (or checked-once) release: the verdict line, the explanations; the exit code. */
+static int report_verdict(struct check *c, const char *tmo, const char **word)
+{
+	const char *rel = c->o->release;
+	char el[32];
+
+	fmt_elapsed(elapsed(c), el, sizeof(el));
+	if (c->res.release_missing) {
+		/* a misspelled release or namespace: configuration, not a failed release (78) */
+		*word = "error";
+		log_error("release %s: %s", rel, missing_release_reason(c));
+		return MG_EXIT_CONFIG;
+	}
+	if (c->res.verdict == VERDICT_HEALTHY) {
+		*word = "healthy";
+		if (!c->o->json)
+			fprintf(stdout, "release %s is healthy after %s: %s\n", rel, el, c->res.summary);
+		return MG_EXIT_OK;
+	}
+	if (c->res.verdict == VERDICT_FAILED) {
+		*word = "failed";
+		if (!c->o->json) {
+			fprintf(stdout, "release %s FAILED after %s:\n", rel, el);
+			explain_failures(c, NULL);
+		}
+		return MG_EXIT_FAILED;
+	}
+	*word = "timeout"; /* --timeout 0: one look, not decided */
+	if (!c->o->json) {
+		fprintf(stdout, "release %s: timeout (%s), not ready yet:\n", rel, tmo);
+		print_pending(c);
+	}
+	return MG_EXIT_TIMEOUT;
+}
+
+/* The watch ended without a verdict: timed out or an error; the exit code. */
+static int report_error(struct check *c, int rc, const struct kube_error *err, const char *tmo, const char **word)
+{
+	int code = kube_exit_code((enum kube_rc)rc, err,
+	                          (c->o->timeout_ms == 0 ? KUBE_EXIT_CHECK_ONCE : 0) |
+	                              (c->o->selector_given ? KUBE_EXIT_USER_SELECTOR : 0));
+
+	*word = code == MG_EXIT_TIMEOUT ? "timeout" : "error";
+	if (code == MG_EXIT_TIMEOUT) {
+		if (!c->o->json) {
+			fprintf(stdout, "release %s: timeout after %s, still waiting for:\n", c->o->release, tmo);
+			if (c->have_res)
+				print_pending(c);
+			else
+				fprintf(stdout, "  the first complete list of the release's objects\n");
+		}
+	} else if (rc == KUBE_EFORBIDDEN) {
+		print_rbac_hint(c, err);
+	} else if (rc == KUBE_EUNAUTHORIZED) {
+		log_error("%s", err->message);
+		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is invalid, "
+		          "expired or revoked",
+		          kube_identity(c->kc), kube_source(c->kc));
+	} else if (rc == KUBE_ETIMEOUT && c->o->timeout_ms == 0) {
+		log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err->message);
+	} else if (rc == KUBE_ETIMEOUT) {
+		log_error("API server %s unavailable until the timeout: %s", kube_server(c->kc), err->message);
+	} else if (rc == KUBE_EINVALID && code == MG_EXIT_USAGE) {
+		log_error("the API server rejected the selector: %s", err->message);
+	} else {
+		log_error("%s: %s", kube_strerror((enum kube_rc)rc), err->message);
+	}
+	return code;
+}
+
+static int run(int argc, char **argv)
+{
+	static struct check c; /* the store's tables are large: not on the stack */
+	struct opts o;
+	struct kube_error err;
+	char default_sel[128], tmo[32];
+	const char *word = "error";
 	int rc, code;
-	const char *verdict_word = "error";
 
 	log_init("release-check", LOG_TEXT, LOG_INFO);
 	rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	log_init("release-check", LOG_TEXT, o.level);
+	log_init("release-check", LOG_TEXT, o.quiet && o.level == LOG_INFO ? LOG_WARN : o.level);
 	signal(SIGPIPE, SIG_IGN);
+	o.selector_given = o.selector != NULL;
 	if (!o.selector) {
 		snprintf(default_sel, sizeof(default_sel), "app.kubernetes.io/instance=%s", o.release);
 		o.selector = default_sel;
 	}
-
-	memset(&c, 0, sizeof(c));
-	c.o = &o;
-	c.start_mono = kube_now_ms();
-	c.start_wall = rc_wall_ms();
-	c.last_out_mono = c.start_mono;
-	c.out = o.json ? stderr : stdout;
-	c.tty = isatty(fileno(c.out)) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
-	c.first_spec = o.no_helm ? K_DEPLOYMENTS : K_RELEASES;
-
-	memset(&co, 0, sizeof(co));
-	co.kubeconfig = o.kubeconfig;
-	co.context = o.context;
-	co.namespace = o.ns;
-	memset(&err, 0, sizeof(err));
-	rc = kube_client_new(&co, &c.kc, &err);
-	if (rc != KUBE_OK) {
-		log_error("%s", err.message);
+	code = setup(&c, &o);
+	if (code < 0) {
+		rc = watch_release(&c, &err, tmo, sizeof(tmo));
+		code = rc == KUBE_OK ? report_verdict(&c, tmo, &word) : report_error(&c, rc, &err, tmo, &word);
 		if (o.json)
-			print_json_report(&c, "error", MG_EXIT_CONFIG, err.message);
-		return MG_EXIT_CONFIG;
+			print_json_report(&c, word, code,
+			                  strcmp(word, "error") != 0 ? NULL
+			                  : c.res.release_missing    ? missing_release_reason(&c)
+			                  : err.message[0]           ? err.message
+			                                             : "error");
+		else
+			fflush(stdout);
 	}
-	c.ns = kube_namespace(c.kc);
-	c.st = verdict_store_new();
-	if (!c.st) {
-		log_error("out of memory");
-		kube_client_free(c.kc);
-		return MG_EXIT_UNAVAILABLE;
-	}
-
-	snprintf(helm_sel, sizeof(helm_sel), "owner=helm,name=%s", o.release);
-	memset(specs, 0, sizeof(specs));
-	for (k = c.first_spec, nspecs = 0; k < K_COUNT; k++, nspecs++) {
-		snprintf(paths[k], sizeof(paths[k]), "%s/namespaces/%s/%s", kinds[k].api_prefix, c.ns,
-		         kinds[k].resource);
-		specs[nspecs].path = paths[k];
-		specs[nspecs].what = kinds[k].what;
-		specs[nspecs].label_selector = k == K_RELEASES ? helm_sel : o.selector;
-		specs[nspecs].metadata_only = k == K_RELEASES;
-	}
-	memset(&wo, 0, sizeof(wo));
-	wo.timeout_seconds = 300;
-	/* the TTY clock ticks every second; CI logs only need the heartbeat */
-	wo.tick_ms = c.tty ? TICK_MS : HEARTBEAT_MS / 6;
-	wo.on_tick = on_tick;
-	wo.on_unavailable = on_unavailable;
-	memset(&err, 0, sizeof(err));
-	deadline = c.start_mono + (o.timeout_ms > 0 ? o.timeout_ms : CHECK_ONCE_BUDGET_MS);
-
-	if (o.timeout_ms > 0)
-		dur_format(o.timeout_ms, tmo, sizeof(tmo));
-	else
-		snprintf(tmo, sizeof(tmo), "check once");
-	if (!c.tty)
-		fprintf(c.out, "checking release %s in namespace %s (selector %s, timeout %s, API %s)\n", o.release,
-		        c.ns, o.selector, tmo, kube_server(c.kc));
-
-	wo.deadline_ms = deadline;
-	wo.wake_at = &c.wake_at;
-	rc = watch_run(c.kc, specs, nspecs, &wo, on_event, &c, &err);
-	if (rc == KUBE_ECANCELLED)
-		rc = KUBE_ENOMEM; /* the callbacks only abort when out of memory */
-	if (c.have_res && refresh_result(&c) < 0) {
-		c.have_res = 0;
-		if (rc == KUBE_OK)
-			rc = KUBE_ENOMEM;
-	}
-	finish_table(&c);
-	fmt_elapsed(elapsed(&c), el, sizeof(el));
-
-	switch (rc) {
-	case KUBE_OK:
-		if (c.res.verdict == VERDICT_HEALTHY) {
-			code = MG_EXIT_OK;
-			verdict_word = "healthy";
-			if (!o.json)
-				fprintf(stdout, "release %s is healthy after %s: %s\n", o.release, el, c.res.summary);
-		} else if (c.res.verdict == VERDICT_FAILED) {
-			code = MG_EXIT_FAILED;
-			verdict_word = "failed";
-			if (!o.json) {
-				fprintf(stdout, "release %s FAILED after %s:\n", o.release, el);
-				explain_failures(&c, NULL);
-			}
-		} else {
-			/* --timeout 0: one look, not decided */
-			code = MG_EXIT_TIMEOUT;
-			verdict_word = "timeout";
-			if (!o.json) {
-				fprintf(stdout, "release %s is not ready yet (checked once):\n", o.release);
-				print_pending(&c);
-			}
-		}
-		break;
-	case KUBE_ETIMEOUT:
-		if (strcmp(err.reason, "Unavailable") == 0) {
-			log_error("API server %s unavailable until the timeout: %s", kube_server(c.kc), err.message);
-			code = MG_EXIT_UNAVAILABLE;
-		} else if (o.timeout_ms == 0) {
-			log_error("could not check within %d s: %s", CHECK_ONCE_BUDGET_MS / 1000, err.message);
-			code = MG_EXIT_UNAVAILABLE;
-		} else {
-			code = MG_EXIT_TIMEOUT;
-			verdict_word = "timeout";
-			if (!o.json) {
-				fprintf(stdout, "release %s timed out after %s, still waiting for:\n", o.release, tmo);
-				if (c.have_res)
-					print_pending(&c);
-				else
-					fprintf(stdout, "  the first complete list of the release's objects\n");
-			}
-		}
-		break;
-	case KUBE_EFORBIDDEN:
-		print_rbac_hint(&c, &err);
-		code = MG_EXIT_NOPERM;
-		break;
-	case KUBE_EUNAUTHORIZED:
-		log_error("%s", err.message);
-		log_error("the API server rejected the credentials of %s (%s): 401 Unauthorized; the token is invalid, "
-		          "expired or revoked",
-		          kube_identity(c.kc), kube_source(c.kc));
-		code = MG_EXIT_NOPERM;
-		break;
-	case KUBE_ETLS:
-	case KUBE_ECONFIG:
-		log_error("%s", err.message);
-		code = MG_EXIT_CONFIG;
-		break;
-	case KUBE_EINVALID:
-		/* e.g. a --selector the API server cannot parse */
-		log_error("the API server rejected the request: %s", err.message);
-		code = MG_EXIT_USAGE;
-		break;
-	default:
-		log_error("%s: %s", kube_strerror((enum kube_rc)rc), err.message);
-		code = MG_EXIT_UNAVAILABLE;
-		break;
-	}
-	if (o.json)
-		print_json_report(&c, verdict_word, code,
-		                  strcmp(verdict_word, "error") == 0 ? (err.message[0] ? err.message : "error") : NULL);
-	else
-		fflush(stdout);
 	verdict_result_free(&c.res);
 	verdict_store_free(c.st);
 	kube_client_free(c.kc);

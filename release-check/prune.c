@@ -31,8 +31,8 @@ static const struct keep k_condition[] = {
 
 /* pod templates: the wait-for-job init container names the current migration Job (rule_release.c) */
 static const struct keep k_env[] = {{"name", NULL}, {"value", NULL}, {NULL, NULL}};
-static const struct keep k_tmpl_init[] = {
-    {"name", NULL}, {"command", NULL}, {"args", NULL}, {"env", k_env}, {NULL, NULL}};
+static const struct keep k_tmpl_init[] = {{"name", NULL}, {"image", NULL}, {"command", NULL},
+                                          {"args", NULL}, {"env", k_env},  {NULL, NULL}};
 static const struct keep k_tmpl_spec[] = {{"initContainers", k_tmpl_init}, {NULL, NULL}};
 static const struct keep k_template[] = {{"spec", k_tmpl_spec}, {NULL, NULL}};
 static const struct keep k_deploy_spec[] = {

@@ -36,6 +36,8 @@ cJSON *verdict_row_json(const struct verdict_row *row, int64_t now_ms)
 	ok = ok && cJSON_AddStringToObject(o, "verdict", verdict_status_name(row->status));
 	ok = ok && cJSON_AddStringToObject(o, "state", row->state);
 	ok = ok && cJSON_AddStringToObject(o, "reason", row->reason);
+	if (ok && row->exit_code >= 0)
+		ok = ok && cJSON_AddNumberToObject(o, "exitCode", (double)row->exit_code);
 	if (ok && row->desired >= 0) {
 		ok = ok && cJSON_AddNumberToObject(o, "ready", (double)row->ready);
 		ok = ok && cJSON_AddNumberToObject(o, "desired", (double)row->desired);

@@ -19,6 +19,21 @@ int rc_job_finished(const cJSON *job, int *failed)
 }
 
 /*
+ * The migration's exit code: migrate-runner's termination message is its
+ * JSON summary ({"exitCode": N, ...}), which says the command's code even
+ * when the runner itself exited otherwise; else the container's own code.
+ */
+static int64_t migration_exit_code(const cJSON *terminated)
+{
+	const char *msg = json_str(terminated, "message");
+	cJSON *summary = msg ? json_parse(msg, strlen(msg)) : NULL;
+	int64_t code = json_int(summary, "exitCode", -1);
+
+	cJSON_Delete(summary);
+	return code >= 0 && code <= 255 ? code : json_int(terminated, "exitCode", -1);
+}
+
+/*
  * The container of a Job's pods that failed last (largest finishedAt of a
  * terminated state with a non-zero exit code, current or last state): its
  * logs say why the Job failed.
@@ -56,6 +71,7 @@ static void job_log_target(const struct eval *ev, const cJSON *job, struct verdi
 						rc_set_logs(row, json_str(pod, "metadata.name"), json_str(cs, "name"),
 						            (int)k);
 						rc_set_events(row, "Pod", json_str(pod, "metadata.name"));
+						row->exit_code = migration_exit_code(t);
 					}
 				}
 			}
@@ -76,11 +92,11 @@ static void clean_suspended(struct verdict_row *row)
 	rc_fmt(row->reason, sizeof(row->reason), "suspended (spec.suspend): will not run until resumed; not counted");
 }
 
-/* A CronJob's run, or a kept Job of an earlier revision: shown, not counted. */
+/* A CronJob's run, or a kept Job of an earlier revision (rc_job_identity): shown, not counted. */
 static int job_ignored(struct eval *ev, const cJSON *job, struct verdict_row *row)
 {
 	const cJSON *ref = rc_owner_ref(job);
-	int64_t created;
+	char why[VERDICT_REASON_LEN / 2];
 
 	if (ref && rc_streq(json_str(ref, "kind"), "CronJob")) {
 		/* a scheduled run is not part of rolling the release out */
@@ -89,19 +105,16 @@ static int job_ignored(struct eval *ev, const cJSON *job, struct verdict_row *ro
 		rc_fmt(row->reason, sizeof(row->reason), "run of CronJob %s", rc_nz(json_str(ref, "name")));
 		return 1;
 	}
-	created = rc_time_of(job, "metadata.creationTimestamp");
-	if (ev->st->helm_created_ms && created && created < ev->st->helm_created_ms) {
+	if (rc_job_identity(ev, job, why, sizeof(why)) == RC_JOB_EARLIER) {
 		/*
-		 * Created before the current revision's release record (Helm
-		 * writes it before it applies anything): a Job of an earlier
-		 * revision - kept by Helm for hooks without a delete policy,
-		 * or by helm.sh/resource-policy: keep until its TTL. Its fate
-		 * is that revision's, not this one's: a migration that failed
-		 * in revision N must not fail the fixed revision N+1.
+		 * Kept by Helm (helm.sh/resource-policy: keep, or a hook without
+		 * a delete policy) until its TTL: its fate is that revision's. A
+		 * migration that failed in revision N must not fail the fixed
+		 * revision N+1.
 		 */
 		row->status = ROW_IGNORED;
 		rc_clean_copy(row->state, sizeof(row->state), "Superseded");
-		rc_fmt(row->reason, sizeof(row->reason), "Job of an earlier Helm revision");
+		rc_fmt(row->reason, sizeof(row->reason), "%s; not counted", why);
 		return 1;
 	}
 	return 0;

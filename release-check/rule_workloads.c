@@ -352,7 +352,8 @@ uint64_t rc_sig_deployment(uint64_t h, const cJSON *obj)
 {
 	int64_t gen, obs;
 
-	h = rc_sig_str(h, rc_meta(obj, "metadata.annotations", "deployment.kubernetes.io/revision"));
+	h = rc_sig_str(h, rc_meta(obj, "metadata.annotations", RC_REVISION));
+	h = rc_sig_template_jobs(h, obj);
 	return rc_sig_int(h, rc_generation_pending(obj, &gen, &obs) ? gen : -1);
 }
 
@@ -361,17 +362,28 @@ uint64_t rc_sig_replicaset(uint64_t h, const cJSON *obj)
 {
 	const cJSON *ref = rc_owner_ref(obj);
 
-	h = rc_sig_str(h, rc_meta(obj, "metadata.annotations", "deployment.kubernetes.io/revision"));
+	h = rc_sig_str(h, rc_meta(obj, "metadata.annotations", RC_REVISION));
 	h = rc_sig_str(h, json_str(ref, "kind"));
 	h = rc_sig_str(h, json_str(ref, "name"));
 	return rc_sig_str(h, json_str(ref, "uid"));
 }
 
-/* The pods of a Deployment's ReplicaSets. */
+/* A workload's pod template says which Jobs are current (rc_job_identity): every Job reads it. */
+void rc_prop_workload(struct verdict_store *st, struct vobj *o)
+{
+	struct vobj *j;
+
+	(void)o;
+	for (j = st->head[VERDICT_JOBS]; j; j = j->next)
+		rc_mark_dirty(st, j);
+}
+
+/* The pods of a Deployment's ReplicaSets, and the Jobs. */
 void rc_prop_deployment(struct verdict_store *st, struct vobj *o)
 {
 	struct vobj *rs;
 
+	rc_prop_workload(st, o);
 	for (rs = rc_ht_first(st, H_OWNER, VERDICT_REPLICASETS, o->key[H_NAME]); rs;
 	     rs = rc_ht_next(rs, H_OWNER, o->key[H_NAME]))
 		rc_mark_owned(st, VERDICT_PODS, rs->key[H_NAME]);

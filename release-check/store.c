@@ -405,14 +405,14 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 	st->now_ms = opts->now_ms;
 	ev->pull_grace_ms = opts->pull_grace_ms < 0 ? VERDICT_DEFAULT_PULL_GRACE_MS : opts->pull_grace_ms;
 	if (st->release_dirty) {
-		int64_t created = st->helm_created_ms;
+		int64_t rev = st->helm_revision;
 		ev->has_row = 0;
 		rc_rule_release(ev);
 		if (settle(ev, &st->release_row, &st->release_considered, changed, ctx) < 0)
 			rc = -1;
 		else
 			st->release_dirty = 0;
-		if (st->helm_created_ms != created) /* Jobs compare with it */
+		if (st->helm_revision != rev) /* which Jobs are current depends on it */
 			for (o = st->head[VERDICT_JOBS]; o; o = o->next)
 				rc_mark_dirty(st, o);
 	}
@@ -452,6 +452,7 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 		counts->nfailed = st->nfailed;
 		counts->nprogressing = st->nprogressing;
 		counts->nconsidered = st->nconsidered;
+		counts->release_missing = st->release_missing;
 		counts->verdict = st->nfailed                              ? VERDICT_FAILED
 		                  : (st->nprogressing || !st->nconsidered) ? VERDICT_PROGRESSING
 		                                                           : VERDICT_HEALTHY;
@@ -473,6 +474,7 @@ int verdict_store_result(const struct verdict_store *st, struct verdict_result *
 	memcpy(out->helm_status, st->helm_status, sizeof(out->helm_status));
 	out->nconsidered = st->nconsidered;
 	out->now_ms = st->now_ms;
+	out->release_missing = st->release_missing;
 	for (i = 0; i < VERDICT_NKINDS; i++)
 		for (o = st->head[rc_kind_at_rank(i)]; o; o = o->next)
 			n += o->row != NULL;

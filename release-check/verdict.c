@@ -21,8 +21,10 @@ static const struct rc_kind_hooks h_deployment = {
     rc_rule_deployment, rc_sig_deployment, rc_prop_deployment, NULL, rc_keep_deployment, 0};
 static const struct rc_kind_hooks h_replicaset = {rc_rule_replicaset,   rc_sig_replicaset,  rc_prop_replicaset,
                                                   rc_notify_replicaset, rc_keep_replicaset, 0};
-static const struct rc_kind_hooks h_statefulset = {rc_rule_statefulset, NULL, NULL, NULL, rc_keep_statefulset, 0};
-static const struct rc_kind_hooks h_daemonset = {rc_rule_daemonset, NULL, NULL, NULL, rc_keep_daemonset, 0};
+static const struct rc_kind_hooks h_statefulset = {
+    rc_rule_statefulset, rc_sig_template_jobs, rc_prop_workload, NULL, rc_keep_statefulset, 0};
+static const struct rc_kind_hooks h_daemonset = {
+    rc_rule_daemonset, rc_sig_template_jobs, rc_prop_workload, NULL, rc_keep_daemonset, 0};
 static const struct rc_kind_hooks h_job = {rc_rule_job, rc_sig_job, rc_prop_job, NULL, rc_keep_job, 0};
 static const struct rc_kind_hooks h_pod = {rc_rule_pod, NULL, rc_prop_pod, NULL, rc_keep_pod, 1};
 

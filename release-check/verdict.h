@@ -104,7 +104,8 @@ struct verdict_row {
 	 */
 	char grace_key[VERDICT_KEY_LEN];
 	int64_t fails_at_ms;
-	int grace_ok; /* the graced state turns ok, not failed, at fails_at_ms (the --min-ready window) */
+	int grace_ok;      /* the graced state turns ok, not failed, at fails_at_ms (the --min-ready window) */
+	int64_t exit_code; /* a failed Job: the migration's exit code (termination message, else the container's); -1 */
 	/*
 	 * When the object entered this status and state (opts->now_ms of the
 	 * evaluation that first saw them; verdict_eval: now).
@@ -146,6 +147,7 @@ struct verdict_result {
 	size_t nconsidered;    /* workloads and pods that counted */
 	int64_t recheck_at_ms; /* earliest fails_at_ms of a progressing row, 0 = none */
 	int64_t now_ms;        /* opts->now_ms of the update the rows are of */
+	int release_missing;   /* opts->release has no Helm record here: failed, a configuration error */
 	/* the Helm release record, when one was found */
 	int64_t helm_revision; /* -1: none */
 	char helm_status[32];
@@ -178,6 +180,7 @@ struct verdict_counts {
 	enum verdict verdict;
 	size_t nfailed, nprogressing, nconsidered;
 	int64_t recheck_at_ms; /* as in verdict_result */
+	int release_missing;   /* as in verdict_result */
 };
 
 /* NULL when out of memory. verdict_store_free(NULL) is a no-op. */

@@ -107,6 +107,58 @@ static void t_usage_errors(void **state)
 }
 
 /* the rule itself is tested in test_names.c; here: that RELEASE is checked, at 53 */
+/* RELEASE_CHECK_* like the other tools' variables; the command line wins; bad values name the variable. */
+static void t_environment(void **state)
+{
+	struct opts o;
+	(void)state;
+	setenv("RELEASE_CHECK_RELEASE", "shop", 1);
+	setenv("RELEASE_CHECK_NAMESPACE", "prod", 1);
+	setenv("RELEASE_CHECK_TIMEOUT", "90s", 1);
+	setenv("RELEASE_CHECK_MIN_READY", "10s", 1);
+	setenv("RELEASE_CHECK_OUTPUT", "json", 1);
+	setenv("RELEASE_CHECK_LOGS", "5", 1);
+	setenv("RELEASE_CHECK_NO_HELM", "true", 1);
+	assert_int_equal(parse(&o, NULL), -1);
+	assert_string_equal(o.release, "shop");
+	assert_string_equal(o.ns, "prod");
+	assert_int_equal(o.timeout_ms, 90000);
+	assert_int_equal(o.min_ready_ms, 10000);
+	assert_int_equal(o.json, 1);
+	assert_int_equal(o.logs, 5);
+	assert_int_equal(o.no_helm, 1);
+	assert_int_equal(parse(&o, "-n", "dev", "--timeout", "1m", "--output", "text", "app", NULL), -1);
+	assert_string_equal(o.release, "app");
+	assert_string_equal(o.ns, "dev");
+	assert_int_equal(o.timeout_ms, 60000);
+	assert_int_equal(o.json, 0);
+	setenv("RELEASE_CHECK_MIN_READY", "soon", 1);
+	assert_int_equal(parse(&o, NULL), 64);
+	unsetenv("RELEASE_CHECK_MIN_READY");
+	setenv("RELEASE_CHECK_NO_HELM", "yes", 1);
+	assert_int_equal(parse(&o, NULL), 64);
+	unsetenv("RELEASE_CHECK_RELEASE");
+	unsetenv("RELEASE_CHECK_NAMESPACE");
+	unsetenv("RELEASE_CHECK_TIMEOUT");
+	unsetenv("RELEASE_CHECK_OUTPUT");
+	unsetenv("RELEASE_CHECK_LOGS");
+	unsetenv("RELEASE_CHECK_NO_HELM");
+	assert_int_equal(parse(&o, NULL), 64); /* missing RELEASE */
+}
+
+static void t_quiet_and_min_ready(void **state)
+{
+	struct opts o;
+	(void)state;
+	assert_int_equal(parse(&o, "app", NULL), -1);
+	assert_int_equal(o.quiet, 0);
+	assert_int_equal(o.min_ready_ms, 0); /* the default: see release-check(1) */
+	assert_int_equal(parse(&o, "-q", "--min-ready", "15s", "app", NULL), -1);
+	assert_int_equal(o.quiet, 1);
+	assert_int_equal(o.min_ready_ms, 15000);
+	assert_int_equal(parse(&o, "--quiet", "--min-ready", "x", "app", NULL), 64);
+}
+
 static void t_release_names(void **state)
 {
 	struct opts o;
@@ -329,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(t_store),        cmocka_unit_test(t_store_never_keeps_release_payload),
 	    cmocka_unit_test(t_all_synced),   cmocka_unit_test(t_change_lines),
 	    cmocka_unit_test(t_clean_text),   cmocka_unit_test(t_run_exit_codes),
+	    cmocka_unit_test(t_environment),  cmocka_unit_test(t_quiet_and_min_ready),
 	};
 	log_init("release-check", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -707,6 +707,58 @@ static void t_unschedulable(void **state)
 	assert_int_equal(R.recheck_at_ms, NOW_MS + VERDICT_DEFAULT_SCHED_GRACE_MS);
 }
 
+/* --min-ready: Ready without a restart for the window, on the caller's clock; a restart starts it again. */
+static void min_ready_eval(const char *sq, int64_t now)
+{
+	size_t n = strlen(sq), i;
+	char *js = malloc(n + 1);
+	struct verdict_opts o;
+	cJSON *doc;
+
+	assert_non_null(js);
+	for (i = 0; i <= n; i++)
+		js[i] = sq[i] == '\'' ? '"' : sq[i];
+	doc = json_parse(js, n);
+	assert_non_null(doc);
+	memset(&o, 0, sizeof(o));
+	o.now_ms = now;
+	o.pull_grace_ms = -1;
+	o.min_ready_ms = 10000;
+	o.first_seen = first_seen_lookup;
+	o.first_seen_ctx = &FS;
+	verdict_result_free(&R);
+	assert_int_equal(verdict_eval(doc, &o, &R), 0);
+	first_seen_record(&FS, &R, now);
+	cJSON_Delete(doc);
+	free(js);
+}
+
+#define RESTARTED_READY(n)                                                                                             \
+	"{'phase':'Running','conditions':[{'type':'Ready','status':'True'}],"                                          \
+	"'containerStatuses':[{'name':'app','ready':true,'restartCount':" #n ",'state':{'running':{}}}]}"
+
+static void t_min_ready_window(void **state)
+{
+	const char *doc0 = "{'pods':[" POD("p", OWNER("ReplicaSet", "x"), RESTARTED_READY(0)) "]}";
+	const char *doc1 = "{'pods':[" POD("p", OWNER("ReplicaSet", "x"), RESTARTED_READY(1)) "]}";
+	(void)state;
+	min_ready_eval(doc0, NOW_MS);
+	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	assert_int_equal(row("Pod", "p")->grace_ok, 1);
+	assert_int_equal(R.recheck_at_ms, NOW_MS + 10000);
+	min_ready_eval(doc0, NOW_MS + 9999);
+	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	/* a restart (it crashed and came back Ready) starts the window again */
+	min_ready_eval(doc1, NOW_MS + 9999);
+	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	min_ready_eval(doc1, NOW_MS + 10000);
+	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	min_ready_eval(doc1, NOW_MS + 19999);
+	assert_int_equal(R.verdict, VERDICT_HEALTHY);
+	assert_string_equal(row("Pod", "p")->state, "Ready");
+	assert_int_equal(R.recheck_at_ms, 0);
+}
+
 /* ---- Jobs -------------------------------------------------------------------- */
 
 static void t_job_complete(void **state)
@@ -810,18 +862,37 @@ static void t_job_suspended_cronjob(void **state)
 	assert_int_equal(R.verdict, VERDICT_HEALTHY);
 }
 
+/* A Deployment whose pod template's init container runs wait-for-job for job (the chart-snippets way). */
+#define GATED_DEPLOY(job, container)                                                                                   \
+	"{'metadata':{'name':'web','uid':'d-web','generation':2,'annotations':{'deployment.kubernetes.io/revision':"   \
+	"'2'}},'spec':{'replicas':2,'template':{'spec':{'initContainers':[" container "]}}},'status':{"                \
+	"'observedGeneration':2,'replicas':2,'updatedReplicas':2,'readyReplicas':2,'availableReplicas':2}}"
+#define WFJ_IMAGE(job)                                                                                                 \
+	"{'name':'wait-for-migration','image':'r.example/mg/wait-for-job:0.1.0@sha256:ab','args':['" job "']}"
+#define REVJOB(name, rev, conds) JOB(name, conds, ",'labels':{'migration-gate.io/release-revision':'" rev "'}")
+
 static void t_job_stale_hook(void **state)
 {
 	(void)state;
-	/* a failed hook Job of revision 2 (created before revision 3's record) is history */
-	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:08:00Z") "]," WEB_OK ",'jobs':[" JOB(
-	            "mig", COND("Failed", "True"), ",'annotations':{'helm.sh/hook':'pre-upgrade'}") "]}",
+	/*
+	 * Never by timestamps (issue #14): a Job of revision 2 created in the
+	 * same second as revision 3's record was counted as current. The
+	 * revision label decides, whatever the times say.
+	 */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:05:00Z") "]," WEB_OK ",'jobs':[" REVJOB(
+	            "mig", "2", COND("Failed", "True")) "]}",
 	        "app");
 	assert_int_equal(R.verdict, VERDICT_HEALTHY);
 	assert_int_equal(row("Job", "mig")->status, ROW_IGNORED);
-	/* the hook Job of this revision counts */
-	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:04:00Z") "]," WEB_OK ",'jobs':[" JOB(
-	            "mig", COND("Failed", "True"), ",'annotations':{'helm.sh/hook':'pre-upgrade'}") "]}",
+	assert_non_null(strstr(row("Job", "mig")->reason, "revision 2 (current 3)"));
+	/* labelled with this revision: it counts, even created long before the record */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:09:00Z") "]," WEB_OK ",'jobs':[" REVJOB(
+	            "mig", "3", COND("Failed", "True")) "]}",
+	        "app");
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+	/* no label, no gate naming Jobs: nothing exact to go by, it counts */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:09:00Z") "]," WEB_OK ",'jobs':[" JOB(
+	            "mig", COND("Failed", "True"), "") "]}",
 	        "app");
 	assert_int_equal(R.verdict, VERDICT_FAILED);
 }
@@ -830,24 +901,68 @@ static void t_job_of_earlier_revision(void **state)
 {
 	(void)state;
 	/*
-	 * migration-gate's per-revision Jobs are kept (resource-policy keep,
-	 * TTL a day): the failed migration of revision 2 must not fail the
-	 * fixed revision 3 (found by tests/e2e/test_pattern.py's author)
+	 * The Job the current pod template's wait-for-job waits for is the
+	 * current one; a kept Job of an earlier revision is history (with or
+	 * without Helm: --no-helm is as exact for chart-snippets charts).
 	 */
-	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:08:00Z") "]," WEB_OK ",'jobs':[" JOB(
-	            "app-migrate-2", COND("Failed", "True"), "") "]}",
+	run("{'deployments':[" GATED_DEPLOY("app-migrate-b", WFJ_IMAGE("app-migrate-b")) "],'jobs':[" JOB(
+	    "app-migrate-a", COND("Failed", "True"), "") "," JOB("app-migrate-b", COND("Complete", "True"), "") "]}");
+	assert_int_equal(R.verdict, VERDICT_HEALTHY);
+	assert_int_equal(row("Job", "app-migrate-a")->status, ROW_IGNORED);
+	assert_string_equal(row("Job", "app-migrate-a")->state, "Superseded");
+	assert_int_equal(row("Job", "app-migrate-b")->status, ROW_OK);
+	/* the current one failed: the release failed */
+	run("{'deployments':[" GATED_DEPLOY("app-migrate-b", WFJ_IMAGE("app-migrate-b")) "],'jobs':[" JOB(
+	    "app-migrate-a", COND("Complete", "True"), "") "," JOB("app-migrate-b", COND("Failed", "True"), "") "]}");
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+	assert_int_equal(row("Job", "app-migrate-a")->status, ROW_IGNORED);
+	/* with Helm: named by the gate, or labelled with the revision */
+	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:08:00Z") "],'deployments':[" GATED_DEPLOY(
+	            "app-migrate-b", WFJ_IMAGE("app-migrate-b")) "],'jobs':[" REVJOB("app-migrate-a", "2",
+	                                                                             COND("Failed", "True")) "]}",
 	        "app");
 	assert_int_equal(R.verdict, VERDICT_HEALTHY);
-	assert_int_equal(row("Job", "app-migrate-2")->status, ROW_IGNORED);
-	assert_string_equal(row("Job", "app-migrate-2")->state, "Superseded");
-	/* this revision's failed migration still fails the release */
-	run_rel("{'releases':[" HELM("app", "3", "deployed", "2024-01-01T00:04:00Z") "]," WEB_OK ",'jobs':[" JOB(
-	            "app-migrate-3", COND("Failed", "True"), "") "]}",
-	        "app");
-	assert_int_equal(R.verdict, VERDICT_FAILED);
-	/* without a release record (kustomize, --no-helm) every Job counts */
-	run("{" WEB_OK ",'jobs':[" JOB("app-migrate-2", COND("Failed", "True"), "") "]}");
-	assert_int_equal(R.verdict, VERDICT_FAILED);
+	assert_int_equal(row("Job", "app-migrate-a")->status, ROW_IGNORED);
+}
+
+/* How the JOB argument of a wait-for-job init container is found. */
+static void t_job_named_by_gate(void **state)
+{
+	static const char *const gates[] = {
+	    WFJ_IMAGE("m-1"),
+	    "{'name':'g','image':'busybox','command':['/bin/wait-for-job','--timeout','5m','-n','ns','m-1']}",
+	    "{'name':'g','image':'x','command':['wait-for-job'],'args':['--record=rec','-q','--','m-1']}",
+	    "{'name':'g','image':'wait-for-job','env':[{'name':'WAIT_FOR_JOB_NAME','value':'m-1'}]}",
+	    "{'name':'g','image':'registry:5000/wait-for-job','args':['--log-format','json','m-1']}",
+	};
+	char doc[2048];
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(gates) / sizeof(gates[0]); i++) {
+		snprintf(doc, sizeof(doc),
+		         "{'deployments':[" GATED_DEPLOY("m-1", "%s") "],'jobs':[" JOB("m-0", COND("Failed", "True"),
+		                                                                       "") "]}",
+		         gates[i]);
+		run(doc);
+		if (R.verdict != VERDICT_HEALTHY)
+			fail_msg("gate %zu: %s", i, R.summary);
+	}
+	/* not a wait-for-job gate, or a selector: no Job named, the failed Job counts */
+	static const char *const others[] = {
+	    "{'name':'g','image':'busybox','args':['m-1']}",
+	    "{'name':'g','image':'wait-for-job','command':['/bin/sh','-c','wait-for-job m-1']}",
+	    "{'name':'g','image':'wait-for-job','args':['-l','app=x']}",
+	};
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(doc, sizeof(doc),
+		         "{'deployments':[" GATED_DEPLOY("m-1", "%s") "],'jobs':[" JOB("m-0", COND("Failed", "True"),
+		                                                                       "") "]}",
+		         others[i]);
+		run(doc);
+		if (R.verdict != VERDICT_FAILED)
+			fail_msg("not a gate %zu: %s", i, R.summary);
+	}
 }
 
 /* ---- StatefulSets, DaemonSets, bare ReplicaSets ------------------------------------ */
@@ -973,26 +1088,31 @@ static void t_helm_states(void **state)
 	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
 }
 
+#define OTHER_RECORDS                                                                                                  \
+	HELM("other", "3", "failed", "2024-01-01T00:01:00Z")                                                           \
+	"," HELM("other", "4", "deployed", "2024-01-01T00:01:00Z") "," HELM(                                           \
+	    "shop", "1", "deployed", "2024-01-01T00:01:00Z") ",{'metadata':{'labels':{'owner':'me','name':'app','"     \
+	                                                     "version':'9','status':'failed'}}}"
+
 static void t_helm_absent(void **state)
 {
 	(void)state;
+	/* a misspelled release fails at once (a configuration error), naming the releases here */
 	run_rel("{" WEB_OK ",'pods':[" WEB_PODS "]}", "app");
-	assert_int_equal(R.verdict, VERDICT_HEALTHY);
-	assert_string_equal(row("Release", "app")->state, "Absent");
-	assert_int_equal(row("Release", "app")->status, ROW_OK);
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+	assert_string_equal(row("Release", "app")->state, "NotFound");
+	assert_int_equal(row("Release", "app")->status, ROW_FAILED);
+	assert_int_equal(R.release_missing, 1);
 	assert_int_equal(R.helm_revision, -1);
+	assert_non_null(strstr(row("Release", "app")->reason, "no Helm releases here"));
 	/* records of another release or not owned by helm do not count */
-	run_rel("{'releases':[" HELM("other", "3", "failed",
-	                             "2024-01-01T00:01:00Z") ","
-	                                                     "{'metadata':{'labels':{'owner':'me','name':'app','"
-	                                                     "version':'9','status':'failed'}}}]," WEB_OK
-	                                                     ",'pods':[" WEB_PODS "]}",
-	        "app");
-	assert_int_equal(R.verdict, VERDICT_HEALTHY);
-	assert_string_equal(row("Release", "app")->state, "Absent");
-	/* no release name: no row */
+	run_rel("{'releases':[" OTHER_RECORDS "]," WEB_OK ",'pods':[" WEB_PODS "]}", "app");
+	assert_int_equal(R.verdict, VERDICT_FAILED);
+	assert_non_null(strstr(row("Release", "app")->reason, "releases here: other, shop;"));
+	/* no release name (--no-helm): no row */
 	run("{" WEB_OK ",'pods':[" WEB_PODS "]}");
 	assert_int_equal(R.nrows, 3);
+	assert_int_equal(R.release_missing, 0);
 }
 
 static void t_helm_only_is_not_healthy(void **state)
@@ -1358,6 +1478,8 @@ int main(void)
 	    cmocka_unit_test_teardown(t_job_suspended_cronjob, teardown),
 	    cmocka_unit_test_teardown(t_job_stale_hook, teardown),
 	    cmocka_unit_test_teardown(t_job_of_earlier_revision, teardown),
+	    cmocka_unit_test_teardown(t_job_named_by_gate, teardown),
+	    cmocka_unit_test_teardown(t_min_ready_window, teardown),
 	    cmocka_unit_test_teardown(t_statefulset, teardown),
 	    cmocka_unit_test_teardown(t_statefulset_partition, teardown),
 	    cmocka_unit_test_teardown(t_statefulset_available, teardown),

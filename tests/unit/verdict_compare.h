@@ -57,7 +57,8 @@ static int vc_differ(const struct verdict_result *a, const struct verdict_result
 
 	if (a->verdict != b->verdict || a->nrows != b->nrows || a->nconsidered != b->nconsidered ||
 	    a->recheck_at_ms != b->recheck_at_ms || a->helm_revision != b->helm_revision ||
-	    strcmp(a->helm_status, b->helm_status) != 0 || strcmp(a->summary, b->summary) != 0) {
+	    a->release_missing != b->release_missing || strcmp(a->helm_status, b->helm_status) != 0 ||
+	    strcmp(a->summary, b->summary) != 0) {
 		snprintf(why, len, "result differs: \"%s\" (%zu rows) vs \"%s\" (%zu rows)", a->summary, a->nrows,
 		         b->summary, b->nrows);
 		return 1;
@@ -69,7 +70,8 @@ static int vc_differ(const struct verdict_result *a, const struct verdict_result
 		    strcmp(x->reason, y->reason) || strcmp(x->log_pod, y->log_pod) ||
 		    strcmp(x->log_container, y->log_container) || x->log_previous != y->log_previous ||
 		    strcmp(x->events_kind, y->events_kind) || strcmp(x->events_name, y->events_name) ||
-		    strcmp(x->grace_key, y->grace_key) || x->fails_at_ms != y->fails_at_ms) {
+		    strcmp(x->grace_key, y->grace_key) || x->fails_at_ms != y->fails_at_ms ||
+		    x->grace_ok != y->grace_ok || x->exit_code != y->exit_code) {
 			snprintf(why, len, "row %zu differs: %s/%s %s \"%s\" vs %s/%s %s \"%s\"", i, x->kind, x->name,
 			         x->state, x->reason, y->kind, y->name, y->state, y->reason);
 			return 1;
