@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what a build or test step needs from Debian's archive, once.
 # Idempotent: each group checks before it installs.
-#   ensure-tools.sh GROUP... (musl host fuzz cross images lint unzip bench)
+#   ensure-tools.sh GROUP... (musl host fuzz cross images images-test lint unzip bench demo)
 #
 # cross: build aarch64 binaries (Debian's aarch64 gcc + binutils; musl for
 # arm64 comes from `lib/deps/deps.sh toolchain aarch64`).
@@ -42,6 +42,10 @@ for group in "$@"; do
 		want python3 python3
 		want qemu-user qemu-aarch64
 		;;
+	# make test-images: a real registry on loopback (make publish), images/Dockerfile built daemon-less
+	images-test) want docker-registry docker-registry; want buildah buildah; want mmdebstrap mmdebstrap ;;
+	# make demo: the static build (musl), certificates (openssl), helm's zip (unzip)
+	demo) want musl-tools musl-gcc; want bzip2 bzip2; want make make; want openssl openssl; want unzip unzip; want python3 python3 ;;
 	# make lint: formatting is checked, never skipped for want of the tool
 	lint) want clang-format clang-format ;;
 	unzip) want unzip unzip ;;
