@@ -28,6 +28,7 @@
 #include "keeper.h"
 #include "lock.h"
 #include "record.h"
+#include "store.h"
 #include "sidecar.h"
 #include "supervise.h"
 #include "tail.h"

@@ -3,6 +3,8 @@
  */
 #include "tail.h"
 
+#include "record.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,26 +188,6 @@ static size_t sanitize(char *dst, const char *src, size_t n)
 	return o;
 }
 
-size_t tail_trim_front(char *s, size_t max_bytes)
-{
-	size_t len = strlen(s), cut;
-
-	if (len <= max_bytes)
-		return len;
-	cut = len - max_bytes;
-	/* prefer to start at a whole line when one begins soon after the cut */
-	if (s[cut - 1] != '\n') {
-		size_t look = len - cut < 256 ? len - cut : 256;
-		char *nl = memchr(s + cut, '\n', look);
-		if (nl && (size_t)(nl + 1 - s) < len)
-			cut = (size_t)(nl + 1 - s);
-	}
-	while (cut < len && ((unsigned char)s[cut] & 0xc0) == 0x80)
-		cut++;
-	memmove(s, s + cut, len - cut + 1);
-	return len - cut;
-}
-
 /*
  * Redaction (issue 15 item 14): the tail goes into a ConfigMap that every
  * app pod's wait-for-job prints. Mask the obvious: URL passwords
@@ -382,6 +364,6 @@ char *tail_text(const struct tail *t, size_t max_bytes)
 	red = tail_redact(out);
 	free(out);
 	if (red)
-		tail_trim_front(red, max_bytes);
+		rec_trim_front(red, max_bytes);
 	return red;
 }

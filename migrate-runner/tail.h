@@ -42,11 +42,4 @@ char *tail_text(const struct tail *t, size_t max_bytes);
  */
 char *tail_redact(const char *s);
 
-/*
- * Drop bytes from the front of the UTF-8 string s (in place) until
- * strlen(s) <= max_bytes, preferring a line boundary within the cut, never
- * splitting a character. Returns the new length.
- */
-size_t tail_trim_front(char *s, size_t max_bytes);
-
 #endif

@@ -16,7 +16,8 @@
 #include "../../lib/json.c"
 #include "../../lib/log.c"
 #include "../../migrate-runner/lock.c"
-#include "../../migrate-runner/record.c"
+#include "../../lib/record.c"
+#include "../../migrate-runner/store.c"
 #include "../../migrate-runner/tail.c"
 #include "../unit/test_migrate_fake_kube.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests: migrate-runner/record.c - outcome JSON, pruning, ConfigMap store. */
+/* Unit tests: migrate-runner/store.c (pruning, ConfigMap store) with lib/record.c's JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,8 @@
 
 #include "../../lib/json.c"
 #include "../../lib/log.c"
-#include "../../migrate-runner/record.c"
+#include "../../lib/record.c"
+#include "../../migrate-runner/store.c"
 #include "../../migrate-runner/tail.c"
 #include "test_migrate_fake_kube.h"
 
@@ -104,9 +105,10 @@ static void attempts(void **state)
 	assert_int_equal(rec_parse_attempt(NULL), 0);
 	assert_int_equal(rec_parse_attempt("not json"), 0);
 	assert_int_equal(rec_parse_attempt("[1]"), 0);
-	assert_int_equal(rec_parse_attempt("{\"attempt\":3}"), 3);
-	assert_int_equal(rec_parse_attempt("{\"attempt\":-3}"), 0);
-	assert_int_equal(rec_parse_attempt("{\"attempt\":\"3\"}"), 0);
+	assert_int_equal(rec_parse_attempt("{\"status\":\"failed\",\"attempt\":3}"), 3);
+	assert_int_equal(rec_parse_attempt("{\"attempt\":3}"), 0); /* no status: not a record */
+	assert_int_equal(rec_parse_attempt("{\"status\":\"failed\",\"attempt\":-3}"), 0);
+	assert_int_equal(rec_parse_attempt("{\"status\":\"failed\",\"attempt\":\"3\"}"), 0);
 }
 
 static void names_and_keys(void **state)

@@ -12,7 +12,9 @@
 #include <netinet/in.h>
 
 #include "../../lib/duration.c"
+#include "../../lib/json.c"
 #include "../../lib/log.c"
+#include "../../lib/record.c"
 #include "../../migrate-runner/sidecar.c"
 #include "../../migrate-runner/supervise.c"
 #include "../../migrate-runner/tail.c"

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <cmocka.h>
 
+#include "../../lib/json.c"
+#include "../../lib/record.c"
 #include "../../migrate-runner/tail.c"
 
 static char *text(struct tail *t, size_t max)
@@ -103,10 +105,10 @@ static void byte_cap_from_the_front(void **state)
 	free(s);
 	/* never split a UTF-8 character */
 	snprintf(buf, sizeof(buf), "x\xc3\xa9\xc3\xa9");
-	assert_int_equal(tail_trim_front(buf, 3), 2);
+	assert_int_equal(rec_trim_front(buf, 3), 2);
 	assert_string_equal(buf, "\xc3\xa9");
 	snprintf(buf, sizeof(buf), "short");
-	assert_int_equal(tail_trim_front(buf, 10), 5);
+	assert_int_equal(rec_trim_front(buf, 10), 5);
 	tail_free(t);
 }
 
