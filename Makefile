@@ -166,10 +166,11 @@ include images/images.mk
 # checker need the host toolchain, so the same sources are also linked
 # dynamically against Debian's -dev libraries into build/asan/ and
 # build/debug/, and the e2e suite runs against them (MG_BUILD_DIR).
-# They run the tests that drive the binaries' code paths (E2E_SAN_SUBSET,
-# tests/pyrun.py SUBSETS; the helm-template and OCI-archive tests only re-run
-# Python there); E2E_SAN_SUBSET=all runs the whole suite. The summary line of
-# each pass names the subset and what it left out.
+# They leave out the chart and OCI-image tests (E2E_SAN_SUBSET=binaries, the
+# list in tests/pyrun.py SUBSETS: helm templates and a lifecycle whose binary
+# paths test_pattern covers; images that hold the static binaries, not the
+# instrumented ones); E2E_SAN_SUBSET=all runs the whole suite. The summary
+# line of each pass says what it left out.
 E2E_SAN_SUBSET ?= binaries
 
 build/asan/%: $(LIB_SRC) $(LIB_HDR) $$(wildcard %/*.c %/*.h)
