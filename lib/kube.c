@@ -290,12 +290,10 @@ const char *kube_identity(const struct kube_client *kc)
  * with "Error parsing private key". A DER key is binary and keeps its exact
  * length. The buffers we hold are all NUL-terminated.
  */
-size_t kube_key_blob_len(const char *key, size_t len)
-{
-	if (len >= 10 && memcmp(key, "-----BEGIN", 10) == 0)
-		return len + 1;
-	return len;
-}
+/* PEM may follow other text ("Bag Attributes" from openssl pkcs12 exports) */
+static int is_pem(const void *p, size_t len) { return memmem(p, len, "-----BEGIN", 10) != NULL; }
+
+size_t kube_key_blob_len(const char *key, size_t len) { return is_pem(key, len) ? len + 1 : len; }
 
 void kube_set_deadline(struct kube_client *kc, int64_t deadline_ms) { kc->deadline_ms = deadline_ms; }
 
@@ -433,13 +431,14 @@ static void setup_tls(struct kube_client *kc, CURL *h)
 		         c->source);
 	}
 	if (c->cert || kc->exec_cert) {
+		/* mbedTLS tells PEM from DER itself, OpenSSL (host builds) must be told */
 		blob.data = kc->exec_cert ? kc->exec_cert : c->cert;
 		blob.len = kc->exec_cert ? strlen(kc->exec_cert) : c->cert_len;
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, is_pem(blob.data, blob.len) ? "PEM" : "DER");
 		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
 		blob.data = kc->exec_key ? kc->exec_key : c->key;
 		blob.len = kube_key_blob_len(blob.data, kc->exec_key ? strlen(kc->exec_key) : c->key_len);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, is_pem(blob.data, blob.len) ? "PEM" : "DER");
 		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
 	}
 }

@@ -327,6 +327,7 @@ static void key_blob_len(void **state)
 	assert_int_equal(kube_key_blob_len(pem, strlen(pem)), strlen(pem) + 1);
 	assert_int_equal(kube_key_blob_len(der, 4), 4);
 	assert_int_equal(kube_key_blob_len("", 0), 0);
+	assert_int_equal(kube_key_blob_len("Bag Attributes\n-----BEGIN PRIVATE KEY-----\n", 43), 44);
 }
 
 static void query_escape(void **state)
