@@ -207,6 +207,35 @@ class WholePattern(unittest.TestCase):
             self.assertEqual(st["exitCode"], 0)
             self.assertLessEqual(done, st["finishedAt"], p["metadata"]["name"])
 
+    def test_overlapping_upgrade_stops_the_previous_migration_by_default(self):
+        """Without keepPreviousJobs (the default, so that helm rollback
+        works) revision 2 deletes revision 1's Job: its migration is stopped
+        (SIGTERM through migrate-runner), revision 2's runs once the Lease is
+        free, the two never overlap, the release ends healthy."""
+        ns = "overlap-default"
+        lock = ("--set", "migrationGate.migration.lock.lease=3s", "--set", "migrationGate.migration.lock.timeout=60s")
+        step = 'echo "migration {tag} start $(date +%s.%N)"; sleep 4; echo "migration {tag} end $(date +%s.%N)"'
+        self.upgrade(ns, "1.0.0", step.format(tag="1.0.0"), lock)
+        self.wait_until(ns, "revision 1's migration running", lambda: [
+            p for p in self.objects(ns, "Pod") if p["metadata"]["labels"].get("app.kubernetes.io/component") ==
+            "migration" and (p.get("status") or {}).get("phase") == "Running"])
+        job1 = self.job_for(ns, "1.0.0")["metadata"]["name"]
+        self.upgrade(ns, "1.1.0", step.format(tag="1.1.0"), lock)
+        job2 = self.job_for(ns, "1.1.0")["metadata"]["name"]
+        r = self.release_check(ns, "%ds" % (90 * SLOW))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.dump(ns))
+        self.wait_until(ns, f"Job {job1} deleted by Helm", lambda: self.get(ns, "Job", job1) is None)
+        rec = self.record(ns)
+        self.assertEqual((rec[job2]["status"], rec[job2]["attempt"]), ("succeeded", 1), rec[job2])
+        s2 = float(re.search(r"(?m)^migration 1\.1\.0 start (\d+\.\d+)$", rec[job2]["outputTail"]).group(1))
+        # it had started: stopped half-way by the signal, recorded as such
+        self.assertEqual((rec[job1]["status"], rec[job1]["reason"]), ("failed", "Signaled"), rec[job1])
+        self.assertNotIn("migration 1.0.0 end", rec[job1]["outputTail"])
+        s1 = float(re.search(r"(?m)^migration 1\.0\.0 start (\d+\.\d+)$", rec[job1]["outputTail"]).group(1))
+        self.assertLess(s1, s2)
+        for p in self.live_app_pods(ns):
+            self.assertEqual(tc.waits_for(p["spec"]["initContainers"][0]), job2)
+
     # -- 2. a crash-looping app container
     def test_crash_looping_app_fails_release_check_fast_not_helm_wait(self):
         ns = "crashloop"
