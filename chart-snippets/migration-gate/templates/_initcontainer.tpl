@@ -10,7 +10,8 @@ schema, and run those pods as migration-gate.appServiceAccountName:
 It blocks until the release's migration Job has succeeded (exit 0) and
 fails the pod start when the Job failed (exit 1), so the new ReplicaSet
 never serves on an unmigrated schema while the old one keeps serving. When
-the Job is gone (ttlSecondsAfterFinished), the outcome record decides.
+the Job is gone (replaced by a newer migration, a TTL, deleted by hand),
+the outcome record decides.
 */}}
 {{- define "migration-gate.initContainer" -}}
 {{- $v := include "migration-gate.valuesJson" . | fromJson -}}
@@ -30,7 +31,7 @@ the Job is gone (ttlSecondsAfterFinished), the outcome record decides.
   # replacements can find them by name.
   env:
     # --record: the outcome migrate-runner recorded, for when the Job was
-    # deleted (ttlSecondsAfterFinished) before this pod started.
+    # deleted (replaced, a TTL, by hand) before this pod started.
     - name: WAIT_FOR_JOB_RECORD
       value: {{ include "migration-gate.recordName" . | quote }}
     {{- with include "migration-gate.envDuration" (list "WAIT_FOR_JOB_TIMEOUT" $w.timeout) }}

@@ -70,7 +70,7 @@ rules:
     resourceNames: {{ include "migration-gate.allowedJobNames" . }}
     {{- end }}
     verbs: ["get", "list", "watch"]
-  # wait-for-job --record: the outcome, once the Job was deleted by its TTL.
+  # wait-for-job --record: the outcome, once the Job was deleted.
   - apiGroups: [""]
     resources: ["configmaps"]
     resourceNames: [{{ $record | quote }}]
