@@ -1320,6 +1320,20 @@ class Lifecycle(OnCluster, unittest.TestCase):
         self.assertTrue(old and all(cond(p, "Ready") for p in old), "the old pods keep serving")
         st = json.loads(self.helm_ok("status", "shop", "-n", self.NS, "-o", "json").stdout)
         self.assertEqual((st["version"], st["info"]["status"]), (4, "deployed"))
+        # an old pod that restarts now still passes its gate: its Job (j2)
+        # was deleted by this upgrade, the Role still allows it (carried over
+        # with lookup) and the record says it succeeded
+        j2 = self.state["j2"]
+        self.assertIsNone(self.kget("job", j2))
+        self.assertEqual(self.app_role_jobs()[:2], [j3, j2])
+        victim = old[0]["metadata"]["name"]
+        self.kubectl("delete", "pod", victim, "-n", self.NS, "--wait=false")
+        fresh = self.wait_until("a replacement 1.1.0 api pod Ready", lambda: [
+            p for p in self.live_pods("api") if p["metadata"]["name"] != victim and cond(p, "Ready")
+            and p["spec"]["containers"][0]["image"].endswith(":1.1.0") and p["metadata"]["name"] not in
+            {o["metadata"]["name"] for o in old}])
+        log = self.kubectl("logs", fresh[0]["metadata"]["name"], "-n", self.NS, "-c", "wait-for-migration")
+        self.assertIn(f"job {j2} is gone; its recorded outcome is: succeeded", log.stdout + log.stderr)
         self.state.update(j3=j3)
 
     def test_5_rollback(self):
