@@ -295,7 +295,13 @@ static int is_pem(const void *p, size_t len) { return memmem(p, len, "-----BEGIN
 
 size_t kube_key_blob_len(const char *key, size_t len) { return is_pem(key, len) ? len + 1 : len; }
 
-void kube_set_deadline(struct kube_client *kc, int64_t deadline_ms) { kc->deadline_ms = deadline_ms; }
+int64_t kube_set_deadline(struct kube_client *kc, int64_t deadline_ms)
+{
+	int64_t prev = kc->deadline_ms;
+
+	kc->deadline_ms = deadline_ms;
+	return prev;
+}
 
 /*
  * tls-server-name (client-go's tls.Config.ServerName): the name the API
@@ -768,7 +774,7 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 	const struct req rq = {method, path, content_type, body, body_len};
 	struct req_ctx ctx;
 	unsigned failures = 0;
-	int64_t auth_since = 0, wait, left;
+	int64_t auth_since = 0, wait, left, outer_deadline;
 	int rc;
 
 	memset(err, 0, sizeof(*err));
@@ -778,7 +784,7 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 		memset(resp, 0, sizeof(*resp));
 	if (!deadline_ms)
 		deadline_ms = kube_now_ms() + KUBE_ATTEMPT_TIMEOUT_MS;
-	kube_set_deadline(kc, deadline_ms);
+	outer_deadline = kube_set_deadline(kc, deadline_ms);
 	for (;;) {
 		left = deadline_ms - kube_now_ms();
 		if (left <= 0) {
@@ -805,7 +811,7 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 		log_debug("%s %s: %s; retrying in %lld ms", method, path, err->message, (long long)wait);
 		sleep_ms(wait);
 	}
-	kube_set_deadline(kc, 0);
+	kube_set_deadline(kc, outer_deadline);
 	if (resp && (rc == KUBE_OK || ctx.body.data)) {
 		curl_easy_getinfo(kc->easy, CURLINFO_RESPONSE_CODE, &resp->status);
 		resp->body = ctx.body.data;

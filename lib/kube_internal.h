@@ -29,9 +29,10 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
 
 /*
  * The deadline (kube_now_ms clock, 0 = none) of the operation in progress:
- * an exec plugin run for it is killed when it passes.
+ * an exec plugin run for it is killed when it passes. Returns the previous
+ * one, for the caller to restore (a request made during a watch).
  */
-void kube_set_deadline(struct kube_client *kc, int64_t deadline_ms);
+int64_t kube_set_deadline(struct kube_client *kc, int64_t deadline_ms);
 
 /*
  * Make sure the credentials are current: re-read a token file older than

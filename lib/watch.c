@@ -258,9 +258,7 @@ static int wstart(struct wrun *r, struct wstate *w)
 	curl_easy_reset(w->h);
 	curl_slist_free_all(w->hdrs);
 	w->hdrs = NULL;
-	kube_set_deadline(r->kc, r->opts->deadline_ms);
 	rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, accept_for(w->spec, list), &w->hdrs, &e);
-	kube_set_deadline(r->kc, 0);
 	if (rc == KUBE_EUNAVAILABLE) {
 		/* an exec plugin that worked before failed: back off, retry */
 		w->phase = list ? W_LIST : W_WATCH;
@@ -607,7 +605,7 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 {
 	struct wrun r = {.kc = kc, .opts = opts, .cb = cb, .ctx = ctx, .err = err};
 	struct wstate *ws;
-	int64_t next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0;
+	int64_t next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0, outer_deadline;
 	size_t i;
 
 	memset(err, 0, sizeof(*err));
@@ -621,6 +619,9 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 		snprintf(err->message, sizeof(err->message), "out of memory");
 		return KUBE_ENOMEM;
 	}
+	/* exec plugins run for this watch (credential refreshes, re-reads after
+	 * a 401) die at its deadline */
+	outer_deadline = kube_set_deadline(kc, opts->deadline_ms);
 	while (!r.stop) {
 		int64_t now = kube_now_ms(), wake, t;
 
@@ -649,6 +650,7 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 		err->rc = KUBE_ECANCELLED;
 	else if (r.stop == 1)
 		memset(err, 0, sizeof(*err));
+	kube_set_deadline(kc, outer_deadline);
 	states_free(&r, ws, nspecs);
 	curl_multi_cleanup(r.multi);
 	return err->rc;

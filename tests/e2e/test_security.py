@@ -61,7 +61,7 @@ class Security(unittest.TestCase):
             [WFJ, "--kubeconfig", ks.kubeconfig, "-v", "sec-ok"],
             [WFJ, "--kubeconfig", ks.kubeconfig, "-v", "--log-format", "json", "--timeout", "1s", "sec-running"],
             [RC, "--kubeconfig", ks.kubeconfig, "-v", "--no-helm", "--timeout", "1s", "nothing"],
-            [RC, "--kubeconfig", ks.kubeconfig, "--output", "json", "--timeout", "1s", "nothing"],
+            [RC, "--kubeconfig", ks.kubeconfig, "--output", "json", "--no-helm", "--timeout", "1s", "nothing"],
         ]
         for argv in runs:
             with self.subTest(argv=argv[-1]):
