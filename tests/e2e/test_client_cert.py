@@ -6,7 +6,8 @@ The tests take a kubeconfig so they can run against any cluster:
 MG_CERT_KUBECONFIG (a kubeconfig that authenticates with a client
 certificate whose user may do everything) and, optionally, MG_CERT_CA_CRT /
 MG_CERT_CA_KEY (the cluster's client CA, to mint the CN/O mapping case).
-Without them a kubesim is started and its kubeconfig-cert is used.
+Without them the suite's cluster is started (kubesim, or the real control
+plane with MG_BACKEND=real) and its kubeconfig-cert is used.
 """
 
 import base64
@@ -60,10 +61,12 @@ class ClientCert(unittest.TestCase):
             cls.kubeconfig = cfg
             cls.ca_crt, cls.ca_key = os.environ.get("MG_CERT_CA_CRT"), os.environ.get("MG_CERT_CA_KEY")
         else:
+            # kubesim, or tests/realkube with MG_BACKEND=real (same interface)
             cls.ks = KubeSim().start()
             cls.kubeconfig = cls.ks.info["kubeconfig_cert"]
             cls.ca_crt = cls.ks.ca_file
-            cls.ca_key = os.path.join(cls.ks.state_dir, "ca.key")
+            keys = [os.path.join(cls.ks.state_dir, d, "ca.key") for d in ("", "pki")]
+            cls.ca_key = next((k for k in keys if os.path.exists(k)), None)
 
     @classmethod
     def tearDownClass(cls):
