@@ -256,12 +256,7 @@ static int parse_option(int ch, char **argv, struct opts *o, struct raw_opts *r)
 	case 'v': o->level = LOG_DEBUG; break;
 	case 'h': usage(stdout); return MG_EXIT_OK;
 	case 'V': printf("release-check %s\n", MG_VERSION); return MG_EXIT_OK;
-	case '?':
-		if (optopt)
-			return cli_usage_error("unknown option '-%c'", optopt);
-		return cli_usage_error("unknown option '%s'", argv[optind - 1]);
-	case ':':
-	default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+	default: return cli_getopt_error(ch, argv);
 	}
 	return -1;
 }

@@ -152,12 +152,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'v': o->level = LOG_DEBUG; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("wait-for-job %s\n", MG_VERSION); exit(0);
-		case '?':
-			if (optopt)
-				return cli_usage_error("unknown option '-%c'", optopt);
-			return cli_usage_error("unknown option '%s'", argv[optind - 1]);
-		case ':':
-		default: return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: return cli_getopt_error(c, argv);
 		}
 	}
 	if (fmt && *fmt && log_parse_format(fmt, &o->log_format) < 0)
