@@ -82,7 +82,7 @@ class WaitForJob(unittest.TestCase):
     def started(self, p, what="/jobs"):
         """Wait until the waiter's watch is established (no sleeps)."""
         try:
-            self.ks.wait_for_request(is_watch(what))
+            self.ks.wait_for_request(is_watch(what), timeout=10 * SLOW)
         except TimeoutError:
             p.kill()
             self.fail("wait-for-job never started watching: %s" % (p.communicate()[1],))
@@ -250,7 +250,7 @@ class WaitForJob(unittest.TestCase):
         p = self.succeed_after({"close_watches_now": True})
         # the waiter re-watches from its resourceVersion
         self.ks.wait_for_request(lambda r: r["verb"] == "watch" and "resourceVersion=" in r["query"]
-                                 and r["ts"] > 0 and r is not None, timeout=10)
+                                 and r["ts"] > 0 and r is not None, timeout=10 * SLOW)
         self.ks.patch_status("batch/v1", "Job", "default", self.name, COMPLETE)
         rc, _, err = self.finish(p)
         self.assertEqual(rc, 0, err)
@@ -261,7 +261,7 @@ class WaitForJob(unittest.TestCase):
         self.ks.faults(next_watch_gone=1, match="/jobs")
         p = start(self.wfj(self.name))
         # ERROR 410 on the first watch -> relist -> watch again
-        self.ks.wait_for_request(lambda r: r["verb"] == "list" and "/jobs" in r["path"])
+        self.ks.wait_for_request(lambda r: r["verb"] == "list" and "/jobs" in r["path"], timeout=10 * SLOW)
         deadline = time.monotonic() + 10 * SLOW
         while time.monotonic() < deadline:
             if sum(1 for r in self.ks.requests()["items"] if r["verb"] == "list" and "/jobs" in r["path"]) >= 2:
@@ -383,7 +383,7 @@ class WaitForJob(unittest.TestCase):
         old = open(os.path.join(self.ks.sa_dir, "token")).read().strip()
         new = self.ks.rotate(self.ks.sa_user, grace_seconds=0)  # old token is dead now
         self.ks.faults(close_watches_now=True)  # the re-watch must authenticate again
-        self.ks.wait_for_request(lambda r: r["code"] == 401, timeout=10)
+        self.ks.wait_for_request(lambda r: r["code"] == 401, timeout=10 * SLOW)
         self.ks.patch_status("batch/v1", "Job", "default", self.name, COMPLETE)
         rc, out, err = self.finish(p, timeout=20)
         self.assertEqual(rc, 0, err)
