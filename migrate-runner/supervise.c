@@ -35,6 +35,8 @@
 #define SUP_BUF 65536
 /* a reader of our stdout/stderr that takes nothing for this long loses output, not the loop */
 #define SUP_STALL_MS 2000
+/* the command's pipes and the tee pipes (best effort; the default is 64 KiB) */
+#define SUP_PIPE_SZ (256 * 1024)
 /* after SIGKILL, how long to wait for the kernel to tear processes down */
 #define SUP_KILL_WAIT_MS 5000
 
@@ -210,14 +212,34 @@ struct stream {
 	int64_t stalled_since; /* mono ms; 0 while the reader keeps up */
 	uint64_t dropped;
 	int out_flags; /* original flags of out, -1 = left alone */
+	/*
+	 * Zero-copy path (issue 15, throughput): tee(2) duplicates what the
+	 * command wrote into tee_r for the tail, splice(2) moves the bytes
+	 * themselves to out without a copy through user space. `ahead` bytes
+	 * were tee'd (and fed to the tail) but are still in the command's
+	 * pipe. tee_r < 0: the read/write path only.
+	 */
+	int tee_r, tee_w;
+	size_t ahead;
 };
 
 static void stream_open(struct stream *s, int fd, int out, char *buf)
 {
 	struct stat sb;
 
-	*s = (struct stream){.fd = fd, .out = out, .last = '\n', .buf = buf, .out_flags = -1};
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	int tp[2];
+
+	*s = (struct stream){.fd = fd, .out = out, .last = '\n', .buf = buf, .out_flags = -1, .tee_r = -1, .tee_w = -1};
+	if (fd >= 0) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		/* bigger pipes: fewer wake-ups per megabyte (best effort) */
+		fcntl(fd, F_SETPIPE_SZ, SUP_PIPE_SZ);
+		if (pipe2(tp, O_CLOEXEC | O_NONBLOCK) == 0) {
+			fcntl(tp[1], F_SETPIPE_SZ, SUP_PIPE_SZ);
+			s->tee_r = tp[0];
+			s->tee_w = tp[1];
+		}
+	}
 	/* a terminal or a file is never made non-blocking: it is shared with the shell */
 	if (fstat(out, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))) {
 		s->out_flags = fcntl(out, F_GETFL);
@@ -233,6 +255,8 @@ static void stream_close(struct stream *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	close_pair((int[2]){s->tee_r, s->tee_w});
+	s->tee_r = s->tee_w = -1;
 	if (s->out_flags >= 0)
 		fcntl(s->out, F_SETFL, s->out_flags);
 	s->out_flags = -1;
@@ -282,11 +306,85 @@ static void flush_pending(struct stream *s, int64_t now)
 	}
 }
 
+/* Leave the zero-copy path: what is ahead becomes pending (already in the tail). */
+static void stop_splicing(struct stream *s)
+{
+	ssize_t n = s->ahead ? read(s->fd, s->buf, s->ahead < SUP_BUF ? s->ahead : SUP_BUF) : 0;
+
+	close_pair((int[2]){s->tee_r, s->tee_w});
+	s->tee_r = s->tee_w = -1;
+	s->ahead = 0;
+	s->pend_off = 0;
+	s->pend_len = n > 0 ? (size_t)n : 0;
+}
+
+/* Duplicate what the command wrote into the tee pipe and feed it to the tail. */
+static ssize_t tee_into_tail(struct stream *s, struct tail *t)
+{
+	/* at most one buffer: stop_splicing may have to take it all back into s->buf */
+	ssize_t n = tee(s->fd, s->tee_w, SUP_BUF, SPLICE_F_NONBLOCK);
+
+	if (n <= 0)
+		return n;
+	for (ssize_t left = n; left > 0;) {
+		ssize_t k = read(s->tee_r, s->buf, (size_t)left < SUP_BUF ? (size_t)left : SUP_BUF);
+		if (k <= 0)
+			break;
+		tail_feed(t, s->out - 1, s->buf, (size_t)k);
+		s->last = s->buf[k - 1];
+		left -= k;
+	}
+	s->ahead = (size_t)n;
+	return n;
+}
+
+/*
+ * The zero-copy pump; same contract as pump. Any surprise (a kernel or an
+ * out without splice, a broken out, a stall) hands over to the read/write
+ * path, which owns the drop policy.
+ */
+static int pump_splice(struct stream *s, struct tail *t, int64_t now)
+{
+	ssize_t n;
+
+	if (!s->ahead) {
+		n = tee_into_tail(s, t);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR && errno != EINVAL)) {
+			close(s->fd); /* EOF */
+			s->fd = -1;
+			return 0;
+		}
+		if (n < 0 && errno == EINVAL) {
+			stop_splicing(s);
+			return -1;
+		}
+		if (n < 0)
+			return -1;
+	}
+	n = splice(s->fd, NULL, s->out, NULL, s->ahead, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	if (n > 0) {
+		s->ahead -= (size_t)n;
+		s->stalled_since = s->ahead ? now : 0;
+		return 1;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (!s->stalled_since)
+			s->stalled_since = now;
+		if (now - s->stalled_since >= SUP_STALL_MS)
+			stop_splicing(s); /* the read/write path starts dropping */
+		return -1;
+	}
+	stop_splicing(s); /* EINVAL (no splice to out), EPIPE...: the plain path reports it */
+	return -1;
+}
+
 /* Pass one chunk along. Returns 1 when data moved, 0 at EOF, -1 when nothing could. */
 static int pump(struct stream *s, struct tail *t, int64_t now)
 {
 	ssize_t n;
 
+	if (s->tee_r >= 0 && s->fd >= 0 && !s->pend_len && !s->broken)
+		return pump_splice(s, t, now);
 	if (s->pend_len)
 		flush_pending(s, now);
 	if (s->pend_len && !s->dropping && now - s->stalled_since >= SUP_STALL_MS) {
@@ -522,7 +620,7 @@ static int64_t next_wake(const struct loop *L, int64_t now)
 	int64_t wake = min_deadline(min_deadline(L->timeout_at, L->kill_at), L->giveup_at), ms;
 
 	for (int i = 0; i < 2; i++)
-		if (L->st[i].pend_len && !L->st[i].dropping)
+		if ((L->st[i].pend_len && !L->st[i].dropping) || L->st[i].ahead)
 			wake = min_deadline(wake, L->st[i].stalled_since + SUP_STALL_MS);
 	if (!wake)
 		return -1;
@@ -543,7 +641,7 @@ static void wait_and_dispatch(struct loop *L, int64_t now)
 	p[n++] = (struct pollfd){.fd = sup_sfd, .events = POLLIN, .revents = 0};
 	for (int i = 0; i < 2; i++) {
 		struct stream *s = &L->st[i];
-		int want_out = s->pend_len && !s->dropping;
+		int want_out = (s->pend_len && !s->dropping) || s->ahead;
 		p[n++] = (struct pollfd){.fd = want_out ? -1 : s->fd, .events = POLLIN, .revents = 0};
 		p[n++] = (struct pollfd){.fd = want_out ? s->out : -1, .events = POLLOUT, .revents = 0};
 	}
@@ -562,7 +660,7 @@ static void wait_and_dispatch(struct loop *L, int64_t now)
 	now = sup_mono_ms();
 	/* drain what is there: fewer poll() round trips per megabyte */
 	for (int i = 0; i < 2; i++)
-		if (p[1 + 2 * i].revents || p[2 + 2 * i].revents || L->st[i].pend_len)
+		if (p[1 + 2 * i].revents || p[2 + 2 * i].revents || L->st[i].pend_len || L->st[i].ahead)
 			for (int k = 0; k < 16 && pump(&L->st[i], L->o->tail, now) > 0; k++)
 				;
 	if (ev >= 0 && p[ev].revents) {
@@ -588,22 +686,23 @@ static void drain_rest(struct loop *L)
 			struct stream *s = &L->st[i];
 			for (int k = 0; k < 64 && pump(s, L->o->tail, now) > 0; k++)
 				;
-			busy |= s->fd >= 0 || s->pend_len;
+			busy |= s->fd >= 0 || s->pend_len || s->ahead;
 		}
 		if (!busy || now >= end)
 			break;
 		{
+			int w0 = L->st[0].pend_len || L->st[0].ahead, w1 = L->st[1].pend_len || L->st[1].ahead;
 			struct pollfd p[4] = {
-			    {.fd = L->st[0].pend_len ? -1 : L->st[0].fd, .events = POLLIN, .revents = 0},
-			    {.fd = L->st[0].pend_len ? L->st[0].out : -1, .events = POLLOUT, .revents = 0},
-			    {.fd = L->st[1].pend_len ? -1 : L->st[1].fd, .events = POLLIN, .revents = 0},
-			    {.fd = L->st[1].pend_len ? L->st[1].out : -1, .events = POLLOUT, .revents = 0},
+			    {.fd = w0 ? -1 : L->st[0].fd, .events = POLLIN, .revents = 0},
+			    {.fd = w0 ? L->st[0].out : -1, .events = POLLOUT, .revents = 0},
+			    {.fd = w1 ? -1 : L->st[1].fd, .events = POLLIN, .revents = 0},
+			    {.fd = w1 ? L->st[1].out : -1, .events = POLLOUT, .revents = 0},
 			};
 			sup_poll(p, 4, (int)(end - now < 50 ? end - now : 50));
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		L->st[i].dropped += L->st[i].pend_len;
+		L->st[i].dropped += L->st[i].pend_len + L->st[i].ahead;
 		L->r->dropped_bytes += L->st[i].dropped;
 		stream_close(&L->st[i]);
 	}

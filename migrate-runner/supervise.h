@@ -5,8 +5,10 @@
  * runs in signal handlers and nothing is lost between checks. sup_run
  * forks the command into its own process group, forwards every signal
  * except SIGCHLD/SIGURG to that group, reaps every child (we are PID 1 or a
- * child subreaper, so orphaned descendants are ours too), copies the
- * command's stdout/stderr through to ours while feeding the tail, and does
+ * child subreaper, so orphaned descendants are ours too), passes the
+ * command's stdout/stderr through to ours (splice(2), no copy through user
+ * space, when the kernel and our outputs allow) while feeding the tail
+ * every byte (tee(2)), and does
  * not return while any child is still alive: after the command exits (or
  * after a SIGTERM, --timeout or a lost lock) the others get SIGTERM and up
  * to the grace period, then SIGKILL.

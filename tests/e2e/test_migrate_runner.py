@@ -293,6 +293,20 @@ class Supervisor(unittest.TestCase):
             for line in tail:
                 self.assertIn(line, known)
 
+    def test_big_output_passes_whole_with_an_exact_tail(self):
+        # the zero-copy path (tee + splice): every byte through, the tail exactly the last lines
+        with tempfile.TemporaryDirectory() as d:
+            tl = os.path.join(d, "tl")
+            r = subprocess.run([MR, "--termination-log", tl, "--", "seq", "1", "3000000"], capture_output=True,
+                               timeout=120, env=clean_env())
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            want = b"".join(b"%d\n" % i for i in range(1, 3000001))
+            self.assertTrue(r.stdout.startswith(want))
+            self.assertEqual(json.loads(r.stdout[len(want):])["status"], "succeeded")
+            with open(tl) as f:
+                tail = json.load(f)["outputTail"]
+            self.assertEqual(tail, "\n".join(str(i) for i in range(2999981, 3000001)))
+
     def test_stalled_stdout_reader_never_freezes_the_loop(self):
         # issue 15 item 7: nobody reads our stdout; --timeout must still fire on time
         t0 = time.monotonic()
