@@ -101,7 +101,7 @@ for f in "$out"/*; do
 	case "$f" in *.skips) continue ;; esac
 	[ -f "$f" ] || continue
 	read -r name p fl s note <"$f"
-	printf '%-14s %4s passed, %s failed, %s skipped %s\n' "$name" "$p" "$fl" "${s:-0}" "${note:-}"
+	printf '%-14s %4s passed, %s failed, %s skipped%s\n' "$name" "$p" "$fl" "${s:-0}" "${note:+ $note}"
 	passed=$((passed + p))
 	failed=$((failed + fl))
 	skipped=$((skipped + ${s:-0}))
