@@ -361,6 +361,63 @@ current-context: sim
         self.assertIn("| attempt b: relation already exists", out)
         self.assertRegex(out, r"skip Pod/app-migrate-3-a .*Job app-migrate-3")
 
+    def gated_web(self, job_name):
+        """Deployment web whose pod template's wait-for-job init container waits for job_name (chart-snippets)."""
+        d = fx.deployment(self.ns, "web", REL, replicas=1, revision="2")
+        d["spec"]["template"]["spec"]["initContainers"] = [{
+            "name": "wait-for-migration", "image": "registry.example/migration-gate/wait-for-job:0.1.0",
+            "args": [job_name], "env": [{"name": "WAIT_FOR_JOB_RECORD", "value": "app-migrations"}]}]
+        d = self.ks.apply(d)
+        cur = self.ks.apply(fx.replicaset(self.ns, "web-2", REL, d, "2", replicas=1))
+        self.ks.apply(fx.pod(self.ns, "web-2-0", REL, owner=cur))
+
+    def test_current_job_named_by_the_gate_without_helm(self):
+        # issue 14: --no-helm as exact as Helm mode for chart-snippets charts; no timestamps
+        self.gated_web("app-migrate-b")
+        self.ks.apply(fx.job(self.ns, "app-migrate-a", REL, failed=3, conditions=[
+            ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]))
+        self.ks.apply(fx.job(self.ns, "app-migrate-b", REL, succeeded=1, conditions=[("Complete", "", "")]))
+        rc, out, err = self.run_rc("--no-helm")
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"skip Job/app-migrate-a .*Superseded .*no current pod template's wait-for-job")
+        # the Job the gate names failed: the release failed, with the migration's exit code in the report
+        j = self.ks.apply(fx.job(self.ns, "app-migrate-b", REL, failed=3, conditions=[
+            ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]))
+        self.ks.apply(fx.pod(self.ns, "app-migrate-b-x", REL, owner=dict(j, apiVersion="batch/v1"), restart="Never",
+                             containers=("migrate",), status={"phase": "Failed", "containerStatuses": [
+                                 {"name": "migrate", "state": {"terminated": {
+                                     "exitCode": 1, "finishedAt": fx.ts(5),
+                                     "message": '{"status":"failed","reason":"Exited","exitCode":3}'}}}]}))
+        rc, out, err = self.run_rc("--no-helm", "--output", "json", "-q")
+        self.assertEqual(rc, 1, out + err)
+        rep = json.loads(out)
+        self.assertEqual((rep["schemaVersion"], rep["verdict"], rep["migrationExitCode"]), (1, "failed", 3))
+        self.assertEqual(err, "")  # -q: no progress lines
+
+    def test_job_of_earlier_revision_by_label(self):
+        self.web()
+        self.apply(fx.helm_secret(self.ns, REL, 4, "deployed"))
+        old = fx.job(self.ns, "app-migrate-x", REL, failed=3, conditions=[("Failed", "BackoffLimitExceeded", "")])
+        old["metadata"]["labels"]["migration-gate.io/release-revision"] = "3"
+        self.ks.apply(old)
+        rc, out, err = self.run_rc()
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("kept Job of Helm revision 3 (current 4)", out)
+
+    def test_environment_and_quiet(self):
+        self.web()
+        env = dict(os.environ, RELEASE_CHECK_NAMESPACE=self.ns, RELEASE_CHECK_RELEASE=REL,
+                   RELEASE_CHECK_TIMEOUT=T("20s"))
+        p = subprocess.run([BIN, "--kubeconfig", self.ks.kubeconfig, "-q"], capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"^release app is healthy after [\d.]+s: \d+ objects? ready\n$")
+        env["RELEASE_CHECK_TIMEOUT"] = "soon"
+        p = subprocess.run([BIN, "--kubeconfig", self.ks.kubeconfig], capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("RELEASE_CHECK_TIMEOUT", p.stderr)
+
     def test_progress_deadline_exceeded_current_generation(self):
         self.ks.apply(fx.deployment(self.ns, "web", REL, replicas=2, updated=1, available=1, revision="2",
                                     conditions=[{"type": "Progressing", "status": "False",
