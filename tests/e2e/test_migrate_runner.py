@@ -338,8 +338,10 @@ class Supervisor(unittest.TestCase):
             tl = os.path.join(d, "termination-log")
             script = ('for i in $(seq 1 3000); do printf "line %d \\033[1mbold\\033[0m \\377 %s\\n" $i '
                       '"$(printf "%0100d" 0)"; done; echo final line; exit 3')
+            # 3000 subshells: slow on a loaded machine, slower under sanitizers
             r = mr("--termination-log", tl, "--tail-lines", "50", "--", "sh", "-c", script, "sh", secret,
-                   env=clean_env({"JOB_NAME": "app-migrate-3", "POD_NAME": "app-migrate-3-pod"}), errors="replace")
+                   env=clean_env({"JOB_NAME": "app-migrate-3", "POD_NAME": "app-migrate-3-pod"}), errors="replace",
+                   timeout=120)
             self.assertEqual(r.returncode, 3)
             raw = open(tl, "rb").read()
             self.assertLessEqual(len(raw), 4096)
