@@ -51,6 +51,13 @@ static enum pod_fail waiting_class(const char *why, const char *msg)
 		return PF_NONE;
 	if (strcmp(why, "CrashLoopBackOff") == 0)
 		return PF_CRASH;
+	/*
+	 * containerd's "failed to reserve container name" is a race of a busy
+	 * node that the kubelet's retry resolves: graced, unlike every other
+	 * reason a container cannot be created.
+	 */
+	if (strcmp(why, "CreateContainerError") == 0 && msg && strstr(msg, "failed to reserve container name"))
+		return PF_CONFIG;
 	for (i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
 		if (strcmp(why, fatal[i]) == 0)
 			return PF_FATAL;
