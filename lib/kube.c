@@ -40,6 +40,8 @@ struct kube_client {
 	int64_t deadline_ms; /* of the current operation, bounds exec plugins (0 = none) */
 	int exec_worked;     /* the exec plugin gave a credential at least once */
 	int warned_tls_name;
+	struct kcfg_exec_run bg; /* an exec plugin run by kube_refresh_async */
+	int bg_running;
 };
 
 int64_t kube_now_ms(void)
@@ -148,6 +150,63 @@ static char *jwt_subject(const char *tok)
 	return sub;
 }
 
+/* Does the exec credential need the plugin: none yet, or about to expire? */
+static int exec_due(const struct kube_client *kc)
+{
+	return kc->cfg.has_exec &&
+	       ((!kc->token && !kc->exec_cert) || (kc->cred_expiry_ms && wall_ms() >= kc->cred_expiry_ms - 10000));
+}
+
+/* Take an exec plugin's result: the new credential, or the error. */
+static int exec_apply(struct kube_client *kc, int rc, char *tok, char *cert, char *key, int64_t exp,
+                      struct kube_error *err)
+{
+	/*
+	 * A plugin that worked before and fails now (a cloud IAM hiccup, a
+	 * network blip) is retried like an unavailable server, with backoff,
+	 * not turned into a fatal config error in the middle of a watch. One
+	 * that never worked is a configuration problem (78) at once.
+	 */
+	if (rc == KUBE_ECONFIG && kc->exec_worked) {
+		err->rc = KUBE_EUNAVAILABLE;
+		snprintf(err->reason, sizeof(err->reason), "Unavailable");
+		return KUBE_EUNAVAILABLE;
+	}
+	if (rc != KUBE_OK)
+		return rc;
+	kc->exec_worked = 1;
+	set_token(kc, tok);
+	free(kc->exec_cert);
+	if (kc->exec_key)
+		memset(kc->exec_key, 0, strlen(kc->exec_key));
+	free(kc->exec_key);
+	kc->exec_cert = cert;
+	kc->exec_key = key;
+	kc->cred_expiry_ms = exp;
+	return KUBE_OK;
+}
+
+int kube_refresh_async(struct kube_client *kc, struct kube_error *err)
+{
+	char *tok = NULL, *cert = NULL, *key = NULL;
+	int64_t exp = 0;
+	int rc;
+
+	if (!kc->bg_running) {
+		if (!exec_due(kc))
+			return KUBE_OK;
+		rc = kcfg_exec_start(&kc->cfg, kc->deadline_ms, &kc->bg, err);
+		if (rc != KUBE_OK)
+			return exec_apply(kc, rc, NULL, NULL, NULL, 0, err);
+		kc->bg_running = 1;
+	}
+	rc = kcfg_exec_poll(&kc->cfg, &kc->bg, 0, &tok, &cert, &key, &exp, err);
+	if (rc == KCFG_EXEC_RUNNING)
+		return KUBE_PENDING;
+	kc->bg_running = 0;
+	return exec_apply(kc, rc, tok, cert, key, exp, err);
+}
+
 int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err)
 {
 	struct kube_config *c = &kc->cfg;
@@ -176,35 +235,20 @@ int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_erro
 		if (c->in_cluster && !kc->identity)
 			kc->identity = jwt_subject(kc->token);
 	}
-	if (c->has_exec && (force || (!kc->token && !kc->exec_cert) ||
-	                    (kc->cred_expiry_ms && wall_ms() >= kc->cred_expiry_ms - 10000))) {
+	if (c->has_exec && (force || exec_due(kc))) {
 		char *tok = NULL, *cert = NULL, *key = NULL;
 		int64_t exp = 0;
-		int rc = kcfg_run_exec(c, kc->deadline_ms, &tok, &cert, &key, &exp, err);
+		int rc;
 
-		/*
-		 * A plugin that worked before and fails now (a cloud IAM
-		 * hiccup, a network blip) is retried like an unavailable
-		 * server, with backoff, not turned into a fatal config error
-		 * in the middle of a watch. One that never worked is a
-		 * configuration problem (78) at once.
-		 */
-		if (rc == KUBE_ECONFIG && kc->exec_worked) {
-			err->rc = KUBE_EUNAVAILABLE;
-			snprintf(err->reason, sizeof(err->reason), "Unavailable");
-			return KUBE_EUNAVAILABLE;
+		if (kc->bg_running) {
+			/* one is on its way (kube_refresh_async): finish it */
+			while ((rc = kcfg_exec_poll(c, &kc->bg, 50, &tok, &cert, &key, &exp, err)) == KCFG_EXEC_RUNNING)
+				;
+			kc->bg_running = 0;
+		} else {
+			rc = kcfg_run_exec(c, kc->deadline_ms, &tok, &cert, &key, &exp, err);
 		}
-		if (rc != KUBE_OK)
-			return rc;
-		kc->exec_worked = 1;
-		set_token(kc, tok);
-		free(kc->exec_cert);
-		if (kc->exec_key)
-			memset(kc->exec_key, 0, strlen(kc->exec_key));
-		free(kc->exec_key);
-		kc->exec_cert = cert;
-		kc->exec_key = key;
-		kc->cred_expiry_ms = exp;
+		return exec_apply(kc, rc, tok, cert, key, exp, err);
 	}
 	return KUBE_OK;
 }
@@ -258,6 +302,8 @@ void kube_client_free(struct kube_client *kc)
 {
 	if (!kc)
 		return;
+	if (kc->bg_running)
+		kcfg_exec_abort(&kc->bg);
 	if (kc->easy)
 		curl_easy_cleanup(kc->easy);
 	set_token(kc, NULL);

@@ -44,6 +44,18 @@ int64_t kube_set_deadline(struct kube_client *kc, int64_t deadline_ms);
 int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_error *err);
 
 /*
+ * The same for a caller that must not block (the watch loop, so that a
+ * plugin taking seconds never freezes the other streams): starts the exec
+ * plugin in the background when the credential is due, and returns
+ * KUBE_PENDING until it is over - call again soon - then its result as
+ * kube_refresh_credentials would. KUBE_OK when nothing is due. A run still
+ * going is finished by the next kube_refresh_credentials, or killed by
+ * kube_client_free.
+ */
+#define KUBE_PENDING 1001
+int kube_refresh_async(struct kube_client *kc, struct kube_error *err);
+
+/*
  * After a 401 or 403: should the caller try again? A rotated token (the
  * kubelet rewrites the file; an exec credential expired) and RBAC that is
  * still propagating (Helm creates the RoleBinding with the pod) both heal

@@ -888,14 +888,8 @@ static void exec_child(const struct kube_config *cfg, int out_fd, char *info)
 	_exit(127);
 }
 
-struct exec_out {
-	char *buf;
-	size_t len, cap;
-	int toobig;
-};
-
 /* Read what the pipe holds now. Returns 1 at EOF, 0 otherwise. */
-static int exec_drain(int fd, struct exec_out *o)
+static int exec_drain(int fd, struct kcfg_exec_out *o)
 {
 	for (;;) {
 		ssize_t n;
@@ -922,39 +916,39 @@ static int exec_drain(int fd, struct exec_out *o)
 }
 
 /*
- * Collect the plugin's stdout until it has exited and the pipe is empty,
- * or until deadline. The pipe is non-blocking and every wait is a poll()
- * bounded by the deadline: a plugin that hangs, or that exits leaving a
- * child that still holds its stdout, cannot block us (issue 15 item 2).
- * Returns 0, or -1 when the deadline passed (the plugin's group is killed).
+ * One step of collecting the plugin's stdout: wait up to wait_ms for
+ * output, notice its exit. The pipe is non-blocking and every wait is
+ * bounded, so a plugin that hangs, or that exits leaving a child that
+ * still holds its stdout, cannot block us (issue 15 item 2). Returns 1
+ * while it runs, 0 when it is over (exited and drained, or output over the
+ * cap: the group is killed), -1 at the deadline (the group is killed).
  */
-static int exec_collect(pid_t pid, int fd, int64_t deadline, struct exec_out *o, int *status)
+static int exec_step(struct kcfg_exec_run *run, int wait_ms)
 {
-	int exited = 0, eof = 0;
+	struct pollfd p = {.fd = run->eof ? -1 : run->fd, .events = POLLIN};
+	int64_t left = run->deadline - mono_ms();
 
-	for (;;) {
-		struct pollfd p = {.fd = eof ? -1 : fd, .events = POLLIN};
-		int64_t left = deadline - mono_ms();
-
-		if (left <= 0 || o->toobig) {
-			kill(-pid, SIGKILL);
-			if (!exited)
-				while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-					;
-			return left <= 0 && !o->toobig ? -1 : 0;
-		}
-		/* short polls while the plugin runs, to notice its exit */
-		if (poll(&p, 1, (int)(left < 50 ? left : 50)) < 0 && errno != EINTR)
-			return -1;
-		if (!exited && waitpid(pid, status, WNOHANG) == pid)
-			exited = 1;
-		if (!eof)
-			eof = exec_drain(fd, o);
-		/* exited and drained: a child of the plugin that still holds
-		 * the pipe open is not waited for */
-		if (exited && !o->toobig)
-			return 0;
+	if (left <= 0 || run->o.toobig) {
+		kill(-run->pid, SIGKILL);
+		if (!run->exited)
+			while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
+				;
+		run->exited = 1;
+		return left <= 0 && !run->o.toobig ? -1 : 0;
 	}
+	if (wait_ms > left)
+		wait_ms = (int)left;
+	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR)
+		return -1;
+	if (!run->exited && waitpid(run->pid, &run->status, WNOHANG) == run->pid)
+		run->exited = 1;
+	if (!run->eof)
+		run->eof = exec_drain(run->fd, &run->o);
+	if (run->o.toobig)
+		return exec_step(run, 0);
+	/* exited and drained: a child of the plugin that still holds the pipe
+	 * open is not waited for */
+	return run->exited ? 0 : 1;
 }
 
 /* A message for a plugin that did not exit 0. */
@@ -968,55 +962,106 @@ static int exec_failed(const struct kube_config *cfg, int status, struct kube_er
 	             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
-int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
-                  int64_t *expiry_ms, struct kube_error *err)
+int kcfg_exec_start(const struct kube_config *cfg, int64_t deadline_ms, struct kcfg_exec_run *run,
+                    struct kube_error *err)
 {
-	struct exec_out o = {0};
-	int pfd[2], status = 0, rc;
-	int64_t own = mono_ms() + KCFG_EXEC_TIMEOUT_MS;
-	int64_t deadline = deadline_ms && deadline_ms < own ? deadline_ms : own;
-	char info[256], perr[256];
-	pid_t pid;
+	int pfd[2];
+	char info[256];
 
-	*token = *cert = *key = NULL;
+	memset(run, 0, sizeof(*run));
+	run->fd = -1;
+	run->own_deadline = mono_ms() + KCFG_EXEC_TIMEOUT_MS;
+	run->deadline = deadline_ms && deadline_ms < run->own_deadline ? deadline_ms : run->own_deadline;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return kfail(err, KUBE_ECONFIG, "exec plugin %s: pipe: %s", cfg->exec.command, strerror(errno));
 	snprintf(
 	    info, sizeof(info),
 	    "KUBERNETES_EXEC_INFO={\"kind\":\"ExecCredential\",\"apiVersion\":\"%s\",\"spec\":{\"interactive\":false}}",
 	    cfg->exec.api_version);
-	pid = fork();
-	if (pid == 0)
+	run->pid = fork();
+	if (run->pid == 0)
 		exec_child(cfg, pfd[1], info);
 	close(pfd[1]);
-	if (pid < 0) {
+	if (run->pid < 0) {
 		close(pfd[0]);
 		return kfail(err, KUBE_ECONFIG, "exec plugin %s: fork: %s", cfg->exec.command, strerror(errno));
 	}
-	setpgid(pid, pid); /* also here: no race with a kill before the child ran */
+	setpgid(run->pid, run->pid); /* also here: no race with a kill before the child ran */
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
-	rc = exec_collect(pid, pfd[0], deadline, &o, &status);
-	close(pfd[0]);
-	if (rc < 0 && deadline == own)
+	run->fd = pfd[0];
+	return KUBE_OK;
+}
+
+/* The result of a finished run (step returned 0 or -1); releases it. */
+static int exec_result(const struct kube_config *cfg, struct kcfg_exec_run *run, int step, char **token, char **cert,
+                       char **key, int64_t *expiry_ms, struct kube_error *err)
+{
+	struct kcfg_exec_out *o = &run->o;
+	char perr[256];
+	int rc;
+
+	if (step < 0 && run->deadline == run->own_deadline)
 		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s did not finish within %d s; killed", cfg->exec.command,
 		           KCFG_EXEC_TIMEOUT_MS / 1000);
-	else if (rc < 0)
+	else if (step < 0)
 		rc = kfail(err, KUBE_ETIMEOUT, "exec plugin %s was still running at the deadline; killed",
 		           cfg->exec.command);
-	else if (o.toobig)
+	else if (o->toobig)
 		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s printed more than %u bytes", cfg->exec.command,
 		           KCFG_MAX_EXEC_OUT);
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		rc = exec_failed(cfg, status, err);
-	else if (!o.len)
+	else if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0)
+		rc = exec_failed(cfg, run->status, err);
+	else if (!o->len)
 		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s printed nothing", cfg->exec.command);
-	else if (o.buf[o.len] = '\0',
-	         kcfg_parse_exec_credential(o.buf, o.len, token, cert, key, expiry_ms, perr, sizeof(perr)) < 0)
+	else if (o->buf[o->len] = '\0',
+	         kcfg_parse_exec_credential(o->buf, o->len, token, cert, key, expiry_ms, perr, sizeof(perr)) < 0)
 		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s: %s", cfg->exec.command, perr);
 	else
 		rc = KUBE_OK;
-	if (o.buf)
-		memset(o.buf, 0, o.cap);
-	free(o.buf);
+	kcfg_exec_abort(run);
+	return rc;
+}
+
+int kcfg_exec_poll(const struct kube_config *cfg, struct kcfg_exec_run *run, int wait_ms, char **token, char **cert,
+                   char **key, int64_t *expiry_ms, struct kube_error *err)
+{
+	int step;
+
+	*token = *cert = *key = NULL;
+	step = exec_step(run, wait_ms);
+	if (step == 1)
+		return KCFG_EXEC_RUNNING;
+	return exec_result(cfg, run, step, token, cert, key, expiry_ms, err);
+}
+
+void kcfg_exec_abort(struct kcfg_exec_run *run)
+{
+	if (run->pid > 0 && !run->exited) {
+		kill(-run->pid, SIGKILL);
+		while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (run->fd >= 0)
+		close(run->fd);
+	if (run->o.buf)
+		memset(run->o.buf, 0, run->o.cap);
+	free(run->o.buf);
+	memset(run, 0, sizeof(*run));
+	run->fd = -1;
+}
+
+int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
+                  int64_t *expiry_ms, struct kube_error *err)
+{
+	struct kcfg_exec_run run;
+	int rc;
+
+	*token = *cert = *key = NULL;
+	rc = kcfg_exec_start(cfg, deadline_ms, &run, err);
+	if (rc != KUBE_OK)
+		return rc;
+	/* short polls while the plugin runs, to notice its exit */
+	while ((rc = kcfg_exec_poll(cfg, &run, 50, token, cert, key, expiry_ms, err)) == KCFG_EXEC_RUNNING)
+		;
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kube.h"
 
@@ -73,6 +74,31 @@ int kcfg_parse_exec_credential(const char *json, size_t len, char **token, char 
  */
 int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
                   int64_t *expiry_ms, struct kube_error *err);
+
+/*
+ * The same, in steps, for a caller that must not block (the watch loop):
+ * kcfg_exec_start forks the plugin; kcfg_exec_poll waits at most wait_ms
+ * and returns KCFG_EXEC_RUNNING, or the result as kcfg_run_exec would (the
+ * run is then released); kcfg_exec_abort kills the plugin's group and
+ * releases a run that is not over (harmless on a released one).
+ */
+#define KCFG_EXEC_RUNNING 1000
+struct kcfg_exec_out {
+	char *buf;
+	size_t len, cap;
+	int toobig;
+};
+struct kcfg_exec_run {
+	pid_t pid;
+	int fd, exited, eof, status;
+	int64_t deadline, own_deadline; /* monotonic ms */
+	struct kcfg_exec_out o;
+};
+int kcfg_exec_start(const struct kube_config *cfg, int64_t deadline_ms, struct kcfg_exec_run *run,
+                    struct kube_error *err);
+int kcfg_exec_poll(const struct kube_config *cfg, struct kcfg_exec_run *run, int wait_ms, char **token, char **cert,
+                   char **key, int64_t *expiry_ms, struct kube_error *err);
+void kcfg_exec_abort(struct kcfg_exec_run *run);
 
 /* Standard or URL-safe base64, padding optional. *out is NUL-terminated. */
 int kcfg_b64decode(const char *in, size_t len, char **out, size_t *outlen);

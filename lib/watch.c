@@ -24,6 +24,7 @@
 #define WATCH_MIN_STREAM_MS 1000
 /* an object is at most ~1.5 MB in etcd: more values in one event is an attack */
 #define WATCH_MAX_EVENT_VALUES (256u << 10)
+#define WATCH_CRED_POLL_MS 20 /* while an exec plugin runs in the background */
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
 
@@ -255,10 +256,17 @@ static int wstart(struct wrun *r, struct wstate *w)
 		snprintf(r->err->message, sizeof(r->err->message), "%s: selector too long", w->spec->what);
 		return KUBE_EINVALID;
 	}
+	/* a credential from an exec plugin is fetched without blocking the loop */
+	rc = kube_refresh_async(r->kc, &e);
+	if (rc == KUBE_PENDING) {
+		w->next_ms = kube_now_ms() + WATCH_CRED_POLL_MS;
+		return rc;
+	}
 	curl_easy_reset(w->h);
 	curl_slist_free_all(w->hdrs);
 	w->hdrs = NULL;
-	rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, accept_for(w->spec, list), &w->hdrs, &e);
+	if (rc == KUBE_OK)
+		rc = kube_setup_easy(r->kc, w->h, "GET", path, NULL, accept_for(w->spec, list), &w->hdrs, &e);
 	if (rc == KUBE_EUNAVAILABLE) {
 		/* an exec plugin that worked before failed: back off, retry */
 		w->phase = list ? W_LIST : W_WATCH;

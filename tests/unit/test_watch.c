@@ -318,6 +318,83 @@ static void dns_name_match(void **state)
 	assert_false(kube_dns_name_match("api.example.com\0evil", 20, "api.example.com"));
 }
 
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A kubeconfig in a fresh directory whose user runs this plugin script. */
+static void plugin_client(char *dir, const char *script, struct kube_client **kc)
+{
+	struct kube_conn_opts o = {0};
+	struct kube_error err;
+	char p[256];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/plugin.sh", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(script, f);
+	fclose(f);
+	assert_int_equal(chmod(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/config", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+	      "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\n"
+	      "users:\n- name: u\n  user:\n    exec: {command: ./plugin.sh}\n",
+	      f);
+	fclose(f);
+	o.kubeconfig = p;
+	assert_int_equal(kube_client_new(&o, kc, &err), KUBE_OK);
+}
+
+/*
+ * Issue 15 item 2: the watch loop fetches an exec credential without
+ * blocking (a plugin taking a second must not freeze the other streams),
+ * and a plugin still running when the client is freed is killed.
+ */
+static void exec_refresh_async(void **state)
+{
+	char dir[64] = "/tmp/mg-async-XXXXXX", cmd[128];
+	struct kube_client *kc;
+	struct kube_error err;
+	int64_t t0;
+	int rc, calls = 0;
+	(void)state;
+
+	plugin_client(dir,
+	              "#!/bin/sh\nsleep 1\nprintf '{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	              "\"client.authentication.k8s.io/v1beta1\",\"status\":{\"token\":\"async-tok\"}}'\n",
+	              &kc);
+	t0 = mono_now();
+	assert_int_equal(kube_refresh_async(kc, &err), KUBE_PENDING);
+	assert_true(mono_now() - t0 < 200);
+	while ((rc = kube_refresh_async(kc, &err)) == KUBE_PENDING && mono_now() - t0 < 10000) {
+		calls++;
+		usleep(20000);
+	}
+	assert_int_equal(rc, KUBE_OK);
+	assert_true(calls > 5); /* it did not block */
+	assert_string_equal(kc->token, "async-tok");
+	assert_int_equal(kube_refresh_async(kc, &err), KUBE_OK); /* nothing due */
+	kube_client_free(kc);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+
+	snprintf(dir, sizeof(dir), "/tmp/mg-async-XXXXXX");
+	plugin_client(dir, "#!/bin/sh\nexec sleep 30\n", &kc);
+	assert_int_equal(kube_refresh_async(kc, &err), KUBE_PENDING);
+	t0 = mono_now();
+	kube_client_free(kc); /* kills the plugin's group, reaps it */
+	assert_true(mono_now() - t0 < 2000);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* PEM keys need their NUL inside the length (mbedTLS); DER keys must not get one. */
 static void key_blob_len(void **state)
 {
@@ -368,6 +445,7 @@ int main(void)
 	    cmocka_unit_test(key_blob_len),
 	    cmocka_unit_test(sanitize),
 	    cmocka_unit_test(dns_name_match),
+	    cmocka_unit_test(exec_refresh_async),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
