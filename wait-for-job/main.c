@@ -23,6 +23,7 @@
 #include "kube.h"
 #include "log.h"
 #include "names.h"
+#include "record.h"
 #include "verdict.h"
 #include "watch.h"
 
@@ -55,6 +56,12 @@ struct rbac_rule {
 	const char *name; /* the resourceNames entry, or NULL (a label selector) */
 };
 
+/* migrate-runner's outcome record for the Job, read by lib/record.c (the one codec) */
+struct outcome {
+	int present; /* the key exists and is a record */
+	struct rec_view v;
+};
+
 struct waiter {
 	const struct opts *o;
 	const char *ns;
@@ -70,7 +77,7 @@ struct waiter {
 	/* single-Job mode */
 	int job_present;
 	struct job_state job;
-	struct record_state rec;
+	struct outcome rec;
 	/* selector mode */
 	struct tracked *jobs;
 	size_t njobs;
@@ -254,7 +261,7 @@ static int decide(struct waiter *w)
 			return 1;
 		}
 		if (w->o->record && w->rec.present) {
-			w->verdict = w->rec.verdict;
+			w->verdict = w->rec.v.succeeded ? JOB_SUCCEEDED : JOB_FAILED;
 			w->decided_by_record = 1;
 			return 1;
 		}
@@ -296,6 +303,15 @@ static void report_state(struct waiter *w)
 	}
 }
 
+/* data[key] of the record ConfigMap, decoded; not present when missing or not a record */
+static void read_record(const cJSON *cm, const char *key, struct outcome *out)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(cm, "data");
+	const cJSON *v = cJSON_IsObject(data) ? cJSON_GetObjectItemCaseSensitive(data, key) : NULL;
+
+	out->present = cJSON_IsString(v) && rec_decode(v->valuestring, strlen(v->valuestring), &out->v) == 0;
+}
+
 static int on_event(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj)
 {
 	struct waiter *w = ctx;
@@ -305,7 +321,7 @@ static int on_event(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj
 		if (ev == WATCH_RESET || ev == WATCH_DELETED)
 			memset(&w->rec, 0, sizeof(w->rec));
 		else if (ev == WATCH_ADDED || ev == WATCH_MODIFIED)
-			record_evaluate(obj, w->o->job, &w->rec);
+			read_record(obj, w->o->job, &w->rec);
 		else if (ev == WATCH_SYNCED)
 			w->synced[1] = 1;
 	} else if (w->o->job) {
@@ -387,16 +403,16 @@ static void on_unavailable(void *ctx, const struct kube_error *e)
 }
 
 /* " at TIME" when the record has a finish time, else "" */
-static const char *at_time(const struct record_state *r, char *buf, size_t len)
+static const char *at_time(const struct outcome *r, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (r->finished_at[0])
-		snprintf(buf, len, " at %s", r->finished_at);
+	if (r->v.finished_at[0])
+		snprintf(buf, len, " at %s", r->v.finished_at);
 	return buf;
 }
 
 /* What the record says about the migration process itself. */
-static void print_record_details(const struct record_state *r)
+static void print_record_details(const struct rec_view *r)
 {
 	char d[32] = "", after[48] = "";
 
@@ -414,13 +430,14 @@ static void print_record_details(const struct record_state *r)
 
 static void print_failure(const struct waiter *w)
 {
-	const struct record_state *r = &w->rec;
+	const struct outcome *r = &w->rec;
 	const struct job_state *f = &w->failed_state;
 	char at[64], why[256], msg[1024]; /* API text: one line, no escapes (log_safe) */
 
 	if (w->decided_by_record)
 		log_error("job %s is gone; its recorded outcome is: failed (%s%s)", w->o->job,
-		          r->reason[0] ? log_safe(r->reason, why, sizeof(why)) : "unknown", at_time(r, at, sizeof(at)));
+		          r->v.reason[0] ? log_safe(r->v.reason, why, sizeof(why)) : "unknown",
+		          at_time(r, at, sizeof(at)));
 	else if (f->message[0])
 		log_error("job %s failed: %s: %s (failed pods: %lld)", w->failed_name,
 		          log_safe(f->reason, why, sizeof(why)), log_safe(f->message, msg, sizeof(msg)),
@@ -428,8 +445,8 @@ static void print_failure(const struct waiter *w)
 	else
 		log_error("job %s failed: %s (failed pods: %lld)", w->failed_name,
 		          log_safe(f->reason, why, sizeof(why)), (long long)f->failed);
-	if (r->present && r->verdict == JOB_FAILED)
-		print_record_details(r);
+	if (r->present && !r->v.succeeded)
+		print_record_details(&r->v);
 }
 
 static void print_success(const struct waiter *w)
