@@ -8,6 +8,7 @@
 #include "../../lib/duration.c"
 #include "../../lib/json.c"
 #include "../../lib/log.c"
+#include "../../migrate-runner/keeper.c"
 #include "../../migrate-runner/lock.c"
 #include "test_migrate_fake_kube.h"
 
@@ -285,6 +286,42 @@ static void errors(void **state)
 	fk_reset();
 }
 
+/* The keeper renews on its own thread and reports a lost lock through its fd (issue 15 item 7). */
+static void keeper_renews_then_reports_loss(void **state)
+{
+	struct lock *a;
+	struct keeper *k;
+	struct kube_error err;
+	struct pollfd p;
+	int before;
+
+	(void)state;
+	fk_reset();
+	a = lock_new(&fk_client, "mig", "pod-a", 30);
+	assert_int_equal(lock_acquire(a, fk_clock + 1000, fake_wait, NULL, &err), LOCK_ACQUIRED);
+	before = fk_requests;
+	k = keeper_start(a, "mig", 300); /* renews every 100 ms */
+	assert_non_null(k);
+	p = (struct pollfd){.fd = keeper_fd(k), .events = POLLIN, .revents = 0};
+	assert_int_equal(poll(&p, 1, 350), 0); /* healthy: nothing to report */
+	assert_true(fk_requests - before >= 2);
+	/* someone takes the Lease (inside the keeper's own next PUT: no race on the fake store) */
+	steal_count = 0;
+	fk_before_put = steal;
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(keeper_budget(k), 0); /* 300 ms lease: no time left to wait */
+	assert_int_equal(keeper_stop(k, kube_now_ms() + 1000), 0);
+	fk_before_put = NULL;
+	assert_string_equal(lock_other_holder(a), "thief");
+	/* a healthy keeper stops at once */
+	k = keeper_start(a, "mig", 30000);
+	assert_non_null(k);
+	assert_int_equal(keeper_stop(k, kube_now_ms() + 1000), 0);
+	assert_int_equal(keeper_stop(NULL, 0), 0);
+	lock_free(a);
+	fk_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(conflicts),
 	    cmocka_unit_test(errors),
 	    cmocka_unit_test(persistent_conflict_is_bounded),
+	    cmocka_unit_test(keeper_renews_then_reports_loss),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
