@@ -714,6 +714,28 @@ class OutcomeNeverLost(unittest.TestCase):
         self.assertIn("FAILED to record the outcome", err)
         self.assertLess(time.monotonic() - t0, (3 + 3 + 2) * SLOW)  # record budget, release, slack
 
+    def test_lease_not_renewable_is_a_lost_lock(self):
+        # the API server goes away for good: the Lease cannot be renewed, the command is stopped
+        # before a successor could take over, and the outcome says LockLost (exit 75), locally at once
+        p = self.start_runner("--lock-lease", "3s", "--record-timeout", T("1s"),
+                              script="echo started; sleep 60")
+        try:
+            wait_line(p, "started")
+            self.ks.proc.kill()
+            self.ks.proc.wait()
+            t0 = time.monotonic()
+            out, err = p.communicate(timeout=30 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 75, err)
+        self.assertLess(time.monotonic() - t0, 3 + 1 + 3 + 2 * SLOW)  # the lease, record, release, slack
+        self.assertIn("could not renew the lock lk", err)
+        with open(self.tlog) as f:
+            o = json.load(f)
+        self.assertEqual((o["reason"], o["exitCode"], o["signal"]), ("LockLost", 75, 15))
+        self.assertEqual(outcome(out)["reason"], "LockLost")
+
     def test_sigterm_with_lock_api_down_within_grace(self):
         # the kubelet SIGKILLs --termination-grace after its SIGTERM: everything must be done by then
         p = self.start_runner("--grace", T("1s"), "--termination-grace", T("5s"),
