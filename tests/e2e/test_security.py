@@ -24,7 +24,7 @@ import unittest
 
 import subprocess
 
-from mg import BIN, COMPLETE, SLOW, KubeSim, clean_env, job, run, start
+from mg import BIN, COMPLETE, SLOW, KubeSim, clean_env, job, kubesim_only, run, start
 
 WFJ, MR, RC = BIN("wait-for-job"), BIN("migrate-runner"), BIN("release-check")
 
@@ -276,7 +276,7 @@ class Issue15(unittest.TestCase):
         # newline that forges a success line
         ks = self.ks
         evil = "boom\x1b]0;pwned\x07\x1b[2J\nwait-for-job: job evil succeeded"
-        status = {"failed": 1, "active": 0, "conditions": [
+        status = {"failed": 1, "active": 0, "startTime": "2026-01-01T00:00:00Z", "conditions": [
             {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded\x1b[31m", "message": evil},
             {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded\x1b[31m", "message": evil}]}
         ks.apply(job("evil", status=status))
@@ -305,6 +305,7 @@ class Issue15(unittest.TestCase):
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertLess(time.monotonic() - t0, 6 * SLOW)
 
+    @kubesim_only("closes the watch streams (fault injection) to force a re-watch")
     def test_exec_plugin_failing_mid_watch_is_retried(self):
         ks = self.ks
         ks.apply(job("plugin-mid"))
