@@ -22,7 +22,8 @@
 # Environment (images/images.mk sets all of it):
 #   VERSION SOURCE_DATE_EPOCH     required
 #   REVISION                      git commit, default "unknown"
-#   IMAGE_SOURCE                  repository URL for the labels and the SBOM
+#   IMAGE_SOURCE                  repository https URL for the labels and the SBOM;
+#                                 empty: no source label, NOASSERTION in the SBOM
 #   IMAGE_ARCHES                  default "x86_64 aarch64"
 #   BUILD_DIR DEPS_DIR            default build, .deps
 #
@@ -36,7 +37,7 @@ ROOT=$(dirname "$HERE")
 : "${VERSION:?set VERSION}"
 : "${SOURCE_DATE_EPOCH:?set SOURCE_DATE_EPOCH}"
 REVISION=${REVISION:-unknown}
-IMAGE_SOURCE=${IMAGE_SOURCE:-https://example.invalid/migration-gate}
+IMAGE_SOURCE=${IMAGE_SOURCE:-}
 IMAGE_ARCHES=${IMAGE_ARCHES:-x86_64 aarch64}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 DEPS_DIR=${DEPS_DIR:-$ROOT/.deps}
@@ -63,6 +64,8 @@ for t in $tools; do
 done
 
 export TZ=UTC LC_ALL=C
+# A placeholder or a URL with a token must not end up in labels and SBOMs.
+[ -z "$IMAGE_SOURCE" ] || IMAGE_SOURCE=$(python3 "$HERE/ocitool.py" source "$IMAGE_SOURCE") || exit 64
 umask 022
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 # umoci unpack/repack as a normal user needs --rootless (uid 0 in the layer).
@@ -130,7 +133,7 @@ for name in "$@"; do
 		[ -z "$tc" ] || set -- "$@" --toolchain "linux/$(platform "$arch")=$tc"
 	done
 	python3 "$HERE/ocitool.py" sbom --name "$name" --version "$VERSION" --revision "$REVISION" \
-		--source "$IMAGE_SOURCE" --epoch "$SOURCE_DATE_EPOCH" --pins "$WORK/pins" "$@" >"$W/sbom.json"
+		${IMAGE_SOURCE:+--source "$IMAGE_SOURCE"} --epoch "$SOURCE_DATE_EPOCH" --pins "$WORK/pins" "$@" >"$W/sbom.json"
 	if [ -n "$FILES_ONLY" ]; then
 		install -m 0755 "$(bindir "$IMAGE_ARCHES")/$name" "$OUT/$name"
 		install -m 0644 "$W/sbom.json" "$OUT/$name.spdx.json"
@@ -154,17 +157,18 @@ for name in "$@"; do
 		umoci repack --image "$L:$p" --history.created "$CREATED" \
 			--history.created_by "COPY $name $name.spdx.json / # migration-gate images/build.sh" \
 			"$W/bundle-$p"
+		# (the source label only when IMAGE_SOURCE is set)
 		umoci config --image "$L:$p" --no-history \
 			--created "$CREATED" --os linux --architecture "$p" \
 			--config.entrypoint "/$name" --config.user 65532:65532 \
 			--config.label "org.opencontainers.image.title=$name" \
 			--config.label "org.opencontainers.image.description=migration-gate $name: one static binary, FROM scratch" \
-			--config.label "org.opencontainers.image.source=$IMAGE_SOURCE" \
+			${IMAGE_SOURCE:+--config.label "org.opencontainers.image.source=$IMAGE_SOURCE"} \
 			--config.label "org.opencontainers.image.version=$VERSION" \
 			--config.label "org.opencontainers.image.revision=$REVISION" \
 			--config.label "org.opencontainers.image.licenses=MIT" \
 			--config.label "org.opencontainers.image.created=$CREATED" \
-			--manifest.annotation "org.opencontainers.image.source=$IMAGE_SOURCE" \
+			${IMAGE_SOURCE:+--manifest.annotation "org.opencontainers.image.source=$IMAGE_SOURCE"} \
 			--manifest.annotation "org.opencontainers.image.version=$VERSION" \
 			--manifest.annotation "org.opencontainers.image.revision=$REVISION" \
 			--manifest.annotation "org.opencontainers.image.created=$CREATED"
@@ -176,7 +180,7 @@ for name in "$@"; do
 	# shellcheck disable=SC2086
 	python3 "$HERE/ocitool.py" index "$L" --ref "$VERSION" \
 		--annotation "org.opencontainers.image.title=$name" \
-		--annotation "org.opencontainers.image.source=$IMAGE_SOURCE" \
+		${IMAGE_SOURCE:+--annotation "org.opencontainers.image.source=$IMAGE_SOURCE"} \
 		--annotation "org.opencontainers.image.version=$VERSION" \
 		--annotation "org.opencontainers.image.revision=$REVISION" \
 		--annotation "org.opencontainers.image.licenses=MIT" \

@@ -1,13 +1,28 @@
 #!/usr/bin/env python3
 """Deterministic helpers for images/build.sh (Python standard library only).
 
-  ocitool.py sbom --name N --version V --revision R --source URL --epoch SECONDS
+  ocitool.py sbom --name N --version V --revision R [--source URL] --epoch SECONDS
                   --pins FILE [--toolchain PLATFORM=musl:VER,libgcc:VER]...
                   --binary PLATFORM=PATH [--binary ...]          > N.spdx.json
       An SPDX 2.3 JSON document for one image (all its platforms): our
       program, the files it ships per platform, and every library linked
       into it statically with version, licence, CPE and source checksum.
-      No random parts: the namespace is derived from the inputs.
+      No random parts: the namespace is derived from the inputs. Without
+      --source (IMAGE_SOURCE unset) nothing names a repository: the download
+      location is NOASSERTION and the namespace is under spdx.org/spdxdocs.
+
+  ocitool.py source [--from-remote] URL
+      Check an IMAGE_SOURCE value: an absolute https URL without credentials
+      and not a placeholder (.invalid, example.*); exit 64 otherwise. With
+      --from-remote (a `git remote get-url` value): drop credentials and
+      ".git", print nothing for a non-https remote.
+
+  ocitool.py sbom-artifact OUTLAYOUT --sbom FILE --subject ARCHIVE --ref REF
+      Write an OCI layout holding one artifact manifest (artifactType
+      application/spdx+json, the SBOM as its only layer, an OCI 1.1 empty
+      config) whose `subject` is the image index inside the OCI archive
+      ARCHIVE (a tar from build.sh). Prints the subject's digest. skopeo
+      copies it to a registry unchanged (make publish).
 
   ocitool.py index LAYOUT --ref REF [--annotation KEY=VALUE]... TAG...
       Replace LAYOUT/index.json by one entry (ref.name REF) that points at a
@@ -24,6 +39,7 @@ import sys
 
 MT_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_SPDX = "application/spdx+json"
 
 # What lib/deps/deps.sh pins, as scanners need it: licence (SPDX expression),
 # CPE vendor:product as NVD spells it, and a one-line description.
@@ -96,19 +112,20 @@ def cmd_sbom(a):
         })
     # Everything that determines the content, hashed: the same inputs give
     # the same namespace, different inputs a different one.
-    seed = "\n".join([a.name, a.version, a.revision, a.source, str(a.epoch), *sums,
+    source = check_source(a.source) if a.source else ""
+    seed = "\n".join([a.name, a.version, a.revision, source, str(a.epoch), *sums,
                       *(" ".join(p) for p in pins), *(f"{n}={v}" for n, v in sorted(toolchain))])
     digest = hashlib.sha256(seed.encode()).hexdigest()
 
     app_id = spdx_id("Package", a.name)
-    # SPDX wants a real download location or NOASSERTION (the .invalid
-    # placeholder of IMAGE_SOURCE is not one).
-    if ".invalid" in a.source:
+    # SPDX wants a real download location or NOASSERTION: never invent one
+    # (issue #13: a placeholder address leaked into published SBOMs).
+    if not source:
         location = "NOASSERTION"
     elif a.revision != "unknown":
-        location = f"git+{a.source}@{a.revision}"
+        location = f"git+{source}@{a.revision}"
     else:
-        location = a.source
+        location = source
     app = {
         "name": a.name,
         "SPDXID": app_id,
@@ -126,7 +143,7 @@ def cmd_sbom(a):
         "licenseDeclared": "MIT",
         "copyrightText": "NOASSERTION",
         "primaryPackagePurpose": "APPLICATION",
-        "sourceInfo": f"built from revision {a.revision} of {a.source}",
+        "sourceInfo": f"built from revision {a.revision}" + (f" of {source}" if source else ""),
         "description": f"{a.name}, part of migration-gate; one static binary per platform "
                        f"({', '.join(p for p, _ in binaries)})",
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
@@ -182,7 +199,10 @@ def cmd_sbom(a):
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"{a.name}-{a.version}",
-        "documentNamespace": f"{a.source.rstrip('/')}/spdx/{a.name}-{a.version}-{digest}",
+        # SPDX 2.3 section 6.5: a unique URI, not necessarily resolvable;
+        # spdx.org/spdxdocs is the spec's own prefix for documents without one.
+        "documentNamespace": (f"{source}/spdx/{a.name}-{a.version}-{digest}" if source else
+                              f"https://spdx.org/spdxdocs/migration-gate-{a.name}-{a.version}-{digest}"),
         "creationInfo": {
             "created": rfc3339(a.epoch),
             "creators": ["Organization: migration-gate", "Tool: migration-gate-images-ocitool"],
@@ -193,6 +213,82 @@ def cmd_sbom(a):
     }
     json.dump(doc, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+    return 0
+
+
+def check_source(url):
+    """An IMAGE_SOURCE that may go into labels and SBOMs, without a trailing slash."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    host = (u.hostname or "").lower()
+    why = None
+    if u.scheme != "https" or not host:
+        why = "not an absolute https URL"
+    elif u.username or u.password:
+        why = "it carries credentials"
+    elif host.endswith((".invalid", ".example", ".test", ".localhost")) or host == "localhost" \
+            or host.split(".")[-2:-1] == ["example"]:
+        why = "a placeholder host"
+    if why:
+        shown = "(not shown)" if u.username or u.password else repr(url)  # never log a token
+        print(f"ocitool: IMAGE_SOURCE={shown}: {why}; set the repository's https URL "
+              "or leave IMAGE_SOURCE empty", file=sys.stderr)
+        raise SystemExit(64)
+    return url.rstrip("/")
+
+
+def cmd_source(a):
+    url = a.url
+    if a.from_remote:
+        # `git remote get-url origin`: only an https remote names a public
+        # page; drop credentials (https://user:token@host/...) and ".git".
+        from urllib.parse import urlsplit, urlunsplit
+        u = urlsplit(url.strip())
+        if u.scheme != "https" or not u.hostname:
+            return 0
+        netloc = u.hostname + (f":{u.port}" if u.port else "")
+        path = u.path.rstrip("/")
+        path = path[:-4] if path.endswith(".git") else path
+        url = urlunsplit(("https", netloc, path, "", ""))
+    print(check_source(url))
+    return 0
+
+
+def cmd_sbom_artifact(a):
+    import tarfile
+    with tarfile.open(a.subject) as t:
+        top = json.load(t.extractfile("index.json"))
+    subj = next((d for d in top["manifests"]
+                 if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == a.ref), None)
+    if subj is None:
+        raise SystemExit(f"ocitool: no image tagged {a.ref!r} in {a.subject}")
+    os.makedirs(a.layout, exist_ok=True)
+    with open(os.path.join(a.layout, "oci-layout"), "wb") as f:
+        f.write(canonical({"imageLayoutVersion": "1.0.0"}))
+    with open(a.sbom, "rb") as f:
+        sbom = f.read()
+    empty = b"{}"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "artifactType": MT_SPDX,
+        # OCI image-spec 1.1's empty descriptor: an artifact has no config
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": write_blob(a.layout, empty),
+                   "size": len(empty), "data": "e30="},
+        "layers": [{"mediaType": MT_SPDX, "digest": write_blob(a.layout, sbom), "size": len(sbom),
+                    "annotations": {"org.opencontainers.image.title": os.path.basename(a.sbom)}}],
+        "subject": {"mediaType": subj["mediaType"], "digest": subj["digest"], "size": subj["size"]},
+        "annotations": {"org.opencontainers.image.created": a.created} if a.created else {},
+    }
+    if not manifest["annotations"]:
+        del manifest["annotations"]
+    data = canonical(manifest)
+    digest = write_blob(a.layout, data)
+    with open(os.path.join(a.layout, "index.json"), "wb") as f:
+        f.write(canonical({"schemaVersion": 2, "manifests": [{
+            "mediaType": MT_MANIFEST, "digest": digest, "size": len(data), "artifactType": MT_SPDX,
+            "annotations": {"org.opencontainers.image.ref.name": a.ref}}]}))
+    print(subj["digest"])
     return 0
 
 
@@ -258,7 +354,7 @@ def main():
     s.add_argument("--name", required=True)
     s.add_argument("--version", required=True)
     s.add_argument("--revision", default="unknown")
-    s.add_argument("--source", required=True)
+    s.add_argument("--source", default="")
     s.add_argument("--epoch", type=int, required=True)
     s.add_argument("--pins", required=True)
     s.add_argument("--toolchain", action="append")
@@ -268,8 +364,19 @@ def main():
     i.add_argument("--ref", required=True)
     i.add_argument("--annotation", action="append")
     i.add_argument("tags", nargs="+")
+    c = sub.add_parser("source")
+    c.add_argument("--from-remote", action="store_true",
+                   help="URL is a git remote: normalise it, print nothing when it is not https")
+    c.add_argument("url")
+    r = sub.add_parser("sbom-artifact")
+    r.add_argument("layout")
+    r.add_argument("--sbom", required=True)
+    r.add_argument("--subject", required=True)
+    r.add_argument("--ref", required=True)
+    r.add_argument("--created")
     a = ap.parse_args()
-    return cmd_sbom(a) if a.cmd == "sbom" else cmd_index(a)
+    return {"sbom": cmd_sbom, "index": cmd_index, "source": cmd_source,
+            "sbom-artifact": cmd_sbom_artifact}[a.cmd](a)
 
 
 if __name__ == "__main__":
