@@ -247,7 +247,8 @@ cmd_build() {
 		--disable-unix-sockets --disable-tls-srp --disable-libcurl-option \
 		--without-libpsl --without-brotli --without-zstd --without-zlib \
 		--without-libidn2 --without-nghttp2 --without-libssh2 --without-librtmp >&2 &&
-		make -s -C lib -j"$JOBS" >&2 && make -s -C lib install >&2 && make -s -C include install >&2)
+		make -s -C lib -j"$JOBS" libcurl.la >&2 && make -s -C lib install-libLTLIBRARIES >&2 &&
+		make -s -C include install >&2)   # libcurl only: "all" also builds the unit-test libcurlu
 	touch "$stamp"
 	say "done: $PFX"
 }
