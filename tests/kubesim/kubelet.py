@@ -148,10 +148,11 @@ class Spawner:
 
 
 class RealProcess:
-    def __init__(self, kubelet, argv, env, cwd, sa_dir, term_src, term_dst, on_output, on_exit):
+    def __init__(self, kubelet, argv, env, cwd, sa, term_src, term_dst, on_output, on_exit):
         self.done, self.code, self.on_exit = threading.Event(), None, on_exit
         penv = dict(env)
-        penv.update(KS_SA=sa_dir or "", KS_SA_MOUNT=SA_MOUNT, KS_TERM_SRC=term_src or "",
+        sa_dir, sa_mount = sa or (None, None)
+        penv.update(KS_SA=sa_dir or "", KS_SA_MOUNT=sa_mount or SA_MOUNT, KS_TERM_SRC=term_src or "",
                     KS_TERM_DST=term_dst or "")
         cmd = ["unshare", "-m", "-p", "-f", "--mount-proc", "--propagation", "private", "--kill-child",
                "sh", "-c", WRAPPER, "sh", *argv]
@@ -310,34 +311,112 @@ class CState:
 
 # ---------------------------------------------------------------- kubelet
 
-class Kubelet:
-    def __init__(self, sim, bin_dir=None, backoff_scale=0.1, max_grace=2.0, pod_rbac=True):
-        self.sim, self.store, self.reg = sim, sim.store, sim.registry
-        self.bin_dir = os.path.abspath(bin_dir) if bin_dir else None
-        self.scale, self.max_grace, self.pod_rbac = backoff_scale, max_grace, pod_rbac
+class SimCluster:
+    """The kubelet's view of kubesim: its store and registry, tokens, logs.
+    tests/realkube/nodeagent.py has the same interface over a real API
+    server (ApiCluster); the Kubelet below runs pods against either."""
+
+    node, host_ip, api_host = NODE, HOST_IP, "127.0.0.1"
+
+    def __init__(self, sim, pod_rbac=True):
+        self.sim, self.store, self.reg, self.pod_rbac = sim, sim.store, sim.registry, pod_rbac
+        self.state_dir = sim.state_dir
         self.sub = Subscriber(self.store, {PODS})
-        self.workers, self.done = {}, set()
-        self.lock = threading.Lock()
+        self.events = self.sub.events       # .get(timeout) -> event with .type, .obj
         self.recorder = EventRecorder(sim, "kubelet", NODE)
         self.scheduler = EventRecorder(sim, "default-scheduler")
+        self.lock = threading.Lock()
+
+    @property
+    def api_port(self):
+        return self.sim.api.port
+
+    def start(self):
+        """Subscribe; returns the pods that exist now."""
+        self.reg.graceful_pods = True
+        self.sub.start()
+        return self.store.list(PODS)[0]
+
+    def stop(self):
+        self.sub.stop()
+
+    def get(self, gk, ns, name):
+        return self.store.get(gk, ns, name or "")
+
+    def set_pod_status(self, ns, name, uid, status):
+        """False when the pod is gone (or is another pod of that name)."""
+        return self.reg.set_status(K_POD, ns, name, status, uid, "kubelet") is not None
+
+    def finish_pod_delete(self, ns, name, uid):
+        self.reg.finish_pod_delete(ns, name, uid)
+
+    def bind(self, pod):
+        """kubesim has no scheduler: bind to the one node; returns the pod."""
+        md = pod["metadata"]
+        ns, name = md["namespace"], md["name"]
+        with self.store.lock:
+            cur = self.store.get(PODS, ns, name)
+            if cur is None or cur["metadata"]["uid"] != md["uid"]:
+                return pod
+            cur["spec"]["nodeName"] = NODE
+            pod = self.reg.update(K_POD, ns, name, cur, manager="kube-scheduler")
+        self.scheduler.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {NODE}")
+        return pod
+
+    def event(self, pod, etype, reason, message, field_path=None):
+        self.recorder.event(pod, etype, reason, message, field_path)
+
+    def sa_token(self, pod):
+        spec = pod.get("spec") or {}
+        user = f"system:serviceaccount:{pod['metadata']['namespace']}:{spec.get('serviceAccountName') or 'default'}"
+        return self.sim.auth.add_token(user, None, auth.RBAC if self.pod_rbac else None, set_rules=False)
+
+    def ca_pem(self):
+        with open(self.sim.ca_crt) as f:
+            return f.read()
+
+    def image(self, image, repo):
+        return self.sim.images.get(image) or self.sim.images.get(repo)
+
+    def logs_append(self, key, text):
+        with self.lock:
+            cur = self.sim.logs.get(key, "") + text
+            self.sim.logs[key] = cur[-LOG_CAP:] if len(cur) > LOG_CAP else cur
+
+    def logs_rotate(self, key, prev_key):
+        with self.lock:
+            cur = self.sim.logs.pop(key, None)
+            if cur is not None:
+                self.sim.logs[prev_key] = cur
+
+    def logs_get(self, key):
+        with self.lock:
+            return self.sim.logs.get(key, "")
+
+
+class Kubelet:
+    def __init__(self, cluster, bin_dir=None, backoff_scale=0.1, max_grace=2.0):
+        self.cluster = cluster
+        self.bin_dir = os.path.abspath(bin_dir) if bin_dir else None
+        self.scale, self.max_grace = backoff_scale, max_grace
+        self.workers, self.done = {}, set()
+        self.lock = threading.Lock()
         self.spawner = Spawner()
         self.attempts = {}
         self.next_ip = 1
-        self.pods_dir = os.path.join(sim.state_dir, "pods")
+        self.pods_dir = os.path.join(cluster.state_dir, "pods")
         self.stopped = False
         self.unshare_ok = os.geteuid() == 0 and shutil.which("unshare") is not None
 
     def start(self):
         os.makedirs(self.pods_dir, exist_ok=True)
-        self.reg.graceful_pods = True
-        self.sub.start()
-        for p in self.store.list(PODS)[0]:
+        for p in self.cluster.start():
             self._handle("ADDED", p)
         threading.Thread(target=self._loop, name="kubelet", daemon=True).start()
 
     def stop(self):
         self.stopped = True
-        self.sub.stop()
+        self.cluster.stop()
         with self.lock:
             workers = list(self.workers.values())
         for w in workers:
@@ -348,7 +427,7 @@ class Kubelet:
     def _loop(self):
         while not self.stopped:
             try:
-                ev = self.sub.events.get(timeout=1.0)
+                ev = self.cluster.events.get(timeout=1.0)
             except queue.Empty:
                 continue
             try:
@@ -373,7 +452,7 @@ class Kubelet:
             return
         if done or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             if md.get("deletionTimestamp") and md.get("deletionGracePeriodSeconds"):
-                self.reg.finish_pod_delete(md["namespace"], md["name"], uid)   # nothing runs any more
+                self.cluster.finish_pod_delete(md["namespace"], md["name"], uid)   # nothing runs any more
             return
         with self.lock:
             if uid in self.workers or uid in self.done:
@@ -403,17 +482,11 @@ class Kubelet:
 
     def service_account_dir(self, pod):
         """The projected service-account volume: token, ca.crt, namespace."""
-        spec = pod.get("spec") or {}
-        if spec.get("automountServiceAccountToken") is False:
-            return None
         ns = pod["metadata"]["namespace"]
-        sa = spec.get("serviceAccountName") or "default"
-        user = f"system:serviceaccount:{ns}:{sa}"
-        token = self.sim.auth.add_token(user, None, auth.RBAC if self.pod_rbac else None, set_rules=False)
+        token = self.cluster.sa_token(pod)
         d = os.path.join(self.pods_dir, pod["metadata"]["uid"], "serviceaccount")
         os.makedirs(d, exist_ok=True)
-        with open(self.sim.ca_crt) as f:
-            ca = f.read()
+        ca = self.cluster.ca_pem()
         for name, data, mode in (("token", token, 0o600), ("ca.crt", ca, 0o644), ("namespace", ns, 0o644)):
             tmp = os.path.join(d, f".{name}.tmp")
             with open(tmp, "w") as f:
@@ -428,24 +501,16 @@ class Kubelet:
         repo = image.split("@", 1)[0]
         if ":" in repo.rsplit("/", 1)[-1]:
             repo = repo.rsplit(":", 1)[0]
-        cfg = self.sim.images.get(image) or self.sim.images.get(repo)
+        cfg = self.cluster.image(image, repo)
         if cfg is None and image_base(image) in OURS:
             cfg = {"entrypoint": ["/" + image_base(image)], "cmd": [], "scratch": True}
         return cfg
 
     def logs_append(self, ns, pod, container, text):
-        key = (ns, pod, container, False)
-        with self.lock:
-            cur = self.sim.logs.get(key, "") + text
-            if len(cur) > LOG_CAP:
-                cur = cur[-LOG_CAP:]
-            self.sim.logs[key] = cur
+        self.cluster.logs_append((ns, pod, container, False), text)
 
     def logs_rotate(self, ns, pod, container):
-        with self.lock:
-            cur = self.sim.logs.pop((ns, pod, container, False), None)
-            if cur is not None:
-                self.sim.logs[(ns, pod, container, True)] = cur
+        self.cluster.logs_rotate((ns, pod, container, False), (ns, pod, container, True))
 
     def backoff(self, n):
         """The kubelet's container back-off (10s doubling, max 5m) times the scale."""
@@ -517,7 +582,7 @@ class PodWorker(threading.Thread):
                     self.terminal = True
                     self.publish()
                     if self.deleting:
-                        self.k.reg.finish_pod_delete(self.ns, self.name, self.uid)
+                        self.k.cluster.finish_pod_delete(self.ns, self.name, self.uid)
             except Exception:      # noqa: BLE001
                 log_exc("kubelet", f"pod {self.ns}/{self.name} final status")
             self.k.worker_done(self)
@@ -545,17 +610,8 @@ class PodWorker(threading.Thread):
             t.join()
 
     def _bind(self):
-        pod = self.pod
-        if (pod.get("spec") or {}).get("nodeName"):
-            return
-        with self.k.store.lock:
-            cur = self.k.store.get(PODS, self.ns, self.name)
-            if cur is None or cur["metadata"]["uid"] != self.uid:
-                return
-            cur["spec"]["nodeName"] = NODE
-            self.pod = self.k.reg.update(K_POD, self.ns, self.name, cur, manager="kube-scheduler")
-        self.k.scheduler.event(self.pod, "Normal", "Scheduled",
-                               f"Successfully assigned {self.ns}/{self.name} to {NODE}")
+        if not (self.pod.get("spec") or {}).get("nodeName"):
+            self.pod = self.k.cluster.bind(self.pod)
 
     def _wait_volumes(self):
         n = 0
@@ -563,7 +619,7 @@ class PodWorker(threading.Thread):
             missing = self._missing_volume()
             if not missing:
                 return True
-            self.k.recorder.event(self.pod, "Warning", "FailedMount", missing)
+            self.k.cluster.event(self.pod, "Warning", "FailedMount", missing)
             if self.sleep(self.k.backoff(n)):
                 return False
             n = min(n + 1, 5)
@@ -582,7 +638,7 @@ class PodWorker(threading.Thread):
         return None
 
     def _get(self, gk, name):
-        return self.k.store.get(gk, self.ns, name or "")
+        return self.k.cluster.get(gk, self.ns, name)
 
     def _shutdown_processes(self):
         with self.cond:
@@ -595,7 +651,7 @@ class PodWorker(threading.Thread):
         return f"spec.{'initContainers' if c.init else 'containers'}{{{c.name}}}"
 
     def _event(self, c, etype, reason, message):
-        self.k.recorder.event(self.pod, etype, reason, message, self._field(c) if c else None)
+        self.k.cluster.event(self.pod, etype, reason, message, self._field(c) if c else None)
 
     def _restartable(self, c, code):
         if self.policy == "Never":
@@ -684,13 +740,13 @@ class PodWorker(threading.Thread):
     # ------------------------------------------------------------ environment
     def _env(self, c):
         pod, ns = self.pod, self.ns
-        port = str(self.k.sim.api.port)
+        port, host = str(self.k.cluster.api_port), self.k.cluster.api_host
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": self.name,
-               "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port,
-               "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://127.0.0.1:{port}",
-               f"KUBERNETES_PORT_{port}_TCP": f"tcp://127.0.0.1:{port}",
+               "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+               "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://{host}:{port}",
+               f"KUBERNETES_PORT_{port}_TCP": f"tcp://{host}:{port}",
                f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp", f"KUBERNETES_PORT_{port}_TCP_PORT": port,
-               f"KUBERNETES_PORT_{port}_TCP_ADDR": "127.0.0.1"}
+               f"KUBERNETES_PORT_{port}_TCP_ADDR": host}
         for ef in c.spec.get("envFrom") or []:
             prefix = ef.get("prefix") or ""
             for ref, gk, what in ((ef.get("configMapRef"), ("", "configmaps"), "configmap"),
@@ -742,8 +798,10 @@ class PodWorker(threading.Thread):
         if m:
             return (md.get(m.group(1)) or {}).get(m.group(2), "")
         return {"metadata.name": md["name"], "metadata.namespace": md["namespace"], "metadata.uid": md["uid"],
-                "spec.nodeName": NODE, "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", ""),
-                "status.hostIP": HOST_IP, "status.hostIPs": HOST_IP, "status.podIP": self.ip or "",
+                "spec.nodeName": self.k.cluster.node,
+                "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", ""),
+                "status.hostIP": self.k.cluster.host_ip, "status.hostIPs": self.k.cluster.host_ip,
+                "status.podIP": self.ip or "",
                 "status.podIPs": self.ip or ""}.get(path, "")
 
     # ------------------------------------------------------------ start / wait / stop
@@ -808,15 +866,17 @@ class PodWorker(threading.Thread):
                                       self._wake)
                 else:
                     os.makedirs(self.dir, exist_ok=True)
-                    if self.sa_dir is None:
-                        self.sa_dir = self.k.service_account_dir(self.pod) or ""
+                    sa_mount = self._sa_mount(c)
+                    if sa_mount and self.sa_dir is None:
+                        self.sa_dir = self.k.service_account_dir(self.pod)
                     path = c.spec.get("terminationMessagePath") or "/dev/termination-log"
                     term_src = os.path.join(self.dir, f"{c.name}.{c.run_seq}.termination-log")
                     open(term_src, "w").close()
                     if path.startswith(("/dev/", "/run/", "/var/run/")) and ".." not in path:
                         term_dst = path.replace("/var/run/", "/run/", 1)
                     cwd = c.spec.get("workingDir") or "/"
-                    proc = RealProcess(self.k, argv, env, cwd if os.path.isdir(cwd) else "/", self.sa_dir,
+                    proc = RealProcess(self.k, argv, env, cwd if os.path.isdir(cwd) else "/",
+                                       (self.sa_dir, sa_mount) if sa_mount else None,
                                        term_src, term_dst,
                                        lambda t: self.k.logs_append(self.ns, self.name, c.name, t), self._wake)
             except Exception as e:      # noqa: BLE001
@@ -854,7 +914,7 @@ class PodWorker(threading.Thread):
         elif behaviour is not None and behaviour.message:
             message = behaviour.message
         if not message and code != 0 and c.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            text = self.k.sim.logs.get((self.ns, self.name, c.name, False), "")
+            text = self.k.cluster.logs_get((self.ns, self.name, c.name, False))
             message = "".join(text.splitlines(keepends=True)[-80:])[-2048:]
         with self.cond:
             c.proc = None
@@ -865,6 +925,23 @@ class PodWorker(threading.Thread):
             c.running_since, c.ready = None, c.init and code == 0
         self.publish()
         return code
+
+    def _sa_mount(self, c):
+        """Where c sees the service-account files, or None: at the mount of a
+        projected volume with a serviceAccountToken source (what a real API
+        server's ServiceAccount admission injects, or what a chart mounts
+        into one container only); without such volumes (kubesim injects
+        none), at the usual path unless automountServiceAccountToken is false."""
+        spec = self.pod.get("spec") or {}
+        projected = {v.get("name") for v in spec.get("volumes") or []
+                     if any("serviceAccountToken" in s for s in (v.get("projected") or {}).get("sources") or [])}
+        for m in c.spec.get("volumeMounts") or []:
+            if m.get("name") in projected:
+                path = m.get("mountPath") or SA_MOUNT
+                return "/run/" + path[len("/var/run/"):] if path.startswith("/var/run/") else path
+        if projected or spec.get("automountServiceAccountToken") is False:
+            return None
+        return SA_MOUNT
 
     def _preflight(self, argv, env):
         exe = argv[0] if argv else ""
@@ -914,7 +991,7 @@ class PodWorker(threading.Thread):
                 if self.gone:
                     return
                 status = self._status()
-            if self.k.reg.set_status(K_POD, self.ns, self.name, status, self.uid, "kubelet") is None:
+            if not self.k.cluster.set_pod_status(self.ns, self.name, self.uid, status):
                 self.kill_now()
 
     def _phase(self):
@@ -997,7 +1074,7 @@ class PodWorker(threading.Thread):
         sandbox = self._set_cond("PodReadyToStartContainers", "True" if self.sandbox and not terminal else "False")
         sched = self._set_cond("PodScheduled", "True")
         st = {"phase": phase, "conditions": [dict(c) for c in (sandbox, init, ready, cr, sched)],
-              "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}]}
+              "hostIP": self.k.cluster.host_ip, "hostIPs": [{"ip": self.k.cluster.host_ip}]}
         if self.ip:
             st.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
         if self.start_time:

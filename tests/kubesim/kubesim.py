@@ -227,8 +227,8 @@ class Sim:
             self.controllers.start()
         if self.args.kubelet:
             import kubelet
-            self.kubelet = kubelet.Kubelet(self, self.args.bin_dir, self.args.backoff_scale, self.args.max_grace,
-                                           pod_rbac=self.args.pod_rbac == "enforce")
+            self.kubelet = kubelet.Kubelet(kubelet.SimCluster(self, pod_rbac=self.args.pod_rbac == "enforce"),
+                                           self.args.bin_dir, self.args.backoff_scale, self.args.max_grace)
             self.kubelet.start()
         self.write_ready()
 
