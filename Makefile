@@ -91,15 +91,24 @@ check-asan: host-deps $(UNIT_BINS)
 
 # ---- the demo: the whole pattern on kubesim with the real helm and kubectl -------
 
+# CLUSTER=real: on the real control plane (tests/realkube; needs Go)
+CLUSTER ?= kubesim
 demo: all
 	@./tests/ensure-tools.sh demo
-	@python3 tests/demo.py
+	@if [ "$(CLUSTER)" = real ]; then python3 tests/realkube/realkube.py build >/dev/null; fi
+	@CLUSTER=$(CLUSTER) python3 tests/demo.py
 
 # ---- benchmarks and the soak (not pass/fail tests of speed) -------------------
 
 bench: all
 	@./tests/ensure-tools.sh bench
 	python3 bench/bench.py $(BENCH_ARGS)
+
+# the same waiters on the real control plane, and 200 of each on one Job
+bench-real: all
+	@./tests/ensure-tools.sh bench
+	python3 tests/realkube/realkube.py build >/dev/null
+	python3 bench/bench.py --backend real $(BENCH_ARGS)
 
 SOAK_SECONDS ?= 300
 soak: all
@@ -131,7 +140,7 @@ clean:
 distclean: clean
 	rm -rf .deps .tools
 
-.PHONY: all deps host-deps check-asan clean-results test lint install clean distclean bench soak demo
+.PHONY: all deps host-deps check-asan clean-results test lint install clean distclean bench bench-real soak demo
 
 # ---- fuzzing (libFuzzer) -----------------------------------------------------
 

@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "realkube"))
 from kubesim_client import KubeSim, kubectl_binary  # noqa: E402
 from mg import COMPLETE, FAILED, clean_env, job  # noqa: E402
 
@@ -470,8 +471,89 @@ def table_scale(res, idle):
     ])
 
 
+# ---- fan-out: many gated pods waiting for one Job (real API server only) -----
+
+def proc_stat(pid):
+    """(CPU seconds, RSS MB, peak RSS MB) of a process, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = hwm = 0.0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024.0
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) / 1024.0
+    return cpu, rss, hwm
+
+
+def suite_fanout(ks, rounds, idle, n=200, cap=120.0):
+    """N waiters of one kind at once on one Job, as N gated pods' init
+    containers would be, against the real kube-apiserver: its CPU and memory
+    while they wait, requests per minute, and the time from the Job's
+    completion to the last waiter's exit. The waiters run as host processes
+    (what each init container would run), so the node agent's own cost is not
+    in the figures."""
+    api_pid = ks.procs["kube-apiserver"].pid
+    res = {}
+    for kind in waiters(ks, "x"):
+        jn = "fanout-%s" % kind.split()[0].replace("-", "")
+        ks.apply(job(jn))
+        ks.reset_requests()
+        cpu0, _, _ = proc_stat(api_pid)
+        t_start = time.monotonic()
+        procs = [subprocess.Popen(waiters(ks, jn)[kind], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=clean_env(), start_new_session=True) for _ in range(n)]
+        spawn = time.monotonic() - t_start
+        time.sleep(idle)
+        cpu1, rss, _ = proc_stat(api_pid)
+        reqs = ks.requests()["total"]
+        window = time.monotonic() - t_start
+        t0 = time.monotonic()
+        ks.patch_status("batch/v1", "Job", "default", jn, COMPLETE)
+        last, exited = None, 0
+        deadline = t0 + cap
+        pending = list(procs)
+        while pending and time.monotonic() < deadline:
+            still = []
+            for p in pending:
+                if p.poll() is None:
+                    still.append(p)
+                else:
+                    exited += 1
+                    last = time.monotonic() - t0
+            pending = still
+            time.sleep(0.005)
+        for p in pending:
+            os.killpg(p.pid, 9)
+            p.wait()
+        ok = sum(1 for p in procs if p.returncode == 0)
+        res[kind] = {"waiters": n, "spawn_s": spawn, "window_s": window,
+                     "apiserver_cpu_s": cpu1 - cpu0, "apiserver_rss_mb": rss,
+                     "requests": reqs, "requests_per_min": reqs * 60.0 / window,
+                     "last_exit_s": last if not pending else NEVER, "exited_ok": ok}
+        ks.delete("batch/v1", "Job", "default", jn)
+        time.sleep(2)
+    return res
+
+
+def table_fanout(res, idle):
+    lines = ["| %d waiters on one Job | kube-apiserver CPU while waiting | its RSS | requests / min | "
+             "Job complete → last waiter exits | exited 0 |" % next(iter(res.values()))["waiters"],
+             "|---|---|---|---|---|---|"]
+    for kind, r in res.items():
+        lines.append("| %s | %.2f s in %.0f s | %.0f MB | %.0f | %s | %d / %d |" % (
+            kind, r["apiserver_cpu_s"], r["window_s"], r["apiserver_rss_mb"], r["requests_per_min"],
+            fmt_ms(r["last_exit_s"]), r["exited_ok"], r["waiters"]))
+    return "\n".join(lines)
+
+
 SUITES = {"wait": (suite_wait, table_wait), "release": (suite_release, table_release),
-          "runner": (suite_runner, table_runner), "scale": (suite_scale, table_scale)}
+          "runner": (suite_runner, table_runner), "scale": (suite_scale, table_scale),
+          "fanout": (suite_fanout, table_fanout)}
+# on the real control plane (--backend real): what needs no simulator
+REAL_SUITES = ("wait", "fanout")
 
 
 def machine():
@@ -504,14 +586,27 @@ def main():
     ap.add_argument("--suite", action="append", choices=sorted(SUITES), help="default: all")
     ap.add_argument("--out", default=os.path.join(BUILD, "bench"))
     ap.add_argument("--no-results-md", action="store_true", help="do not update bench/RESULTS.md")
+    ap.add_argument("--backend", choices=("kubesim", "real"), default="kubesim",
+                    help="real: a real kube-apiserver + etcd (tests/realkube; status written through the "
+                         "status subresource, no controllers), suites %s" % ", ".join(REAL_SUITES))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report = ["## %s" % stamp, "", "Machine: %s. Rounds: %d, interleaved." % (machine(), a.rounds), ""]
-    raw = {"date": stamp, "machine": machine(), "rounds": a.rounds, "idle": a.idle, "suites": {}}
-    with KubeSim(bookmark_interval=60) as ks:
+    if a.backend == "real":
+        from realkube import RealKube
+        cluster = RealKube()
+        server = "a real kube-apiserver %s + etcd (tests/realkube)" % "v1.37.2"
+        suites = a.suite or list(REAL_SUITES)
+    else:
+        cluster = KubeSim(bookmark_interval=60)
+        server = "kubesim"
+        suites = [x for x in (a.suite or sorted(SUITES)) if x != "fanout"]
+    report = ["## %s — %s" % (stamp, server), "",
+              "Machine: %s. Rounds: %d, interleaved." % (machine(), a.rounds), ""]
+    raw = {"date": stamp, "machine": machine(), "rounds": a.rounds, "idle": a.idle, "server": server, "suites": {}}
+    with cluster as ks:
         warm(ks)
-        for s in a.suite or sorted(SUITES):
+        for s in suites:
             run, table = SUITES[s]
             print("bench: suite %s ..." % s, file=sys.stderr)
             res = run(ks, a.rounds, a.idle)

@@ -25,7 +25,14 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
-from kubesim_client import KubeSim  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests", "realkube"))
+# make demo CLUSTER=real: the same on a real kube-apiserver, controller
+# manager, scheduler and etcd (tests/realkube), the node agent running pods
+REAL = os.environ.get("CLUSTER", "kubesim") == "real"
+if REAL:
+    from realkube import RealKube as KubeSim  # noqa: E402
+else:
+    from kubesim_client import KubeSim  # noqa: E402
 
 BUILD = os.environ.get("MG_BUILD_DIR", os.path.join(ROOT, "build"))
 CHART = os.path.join(ROOT, "chart-snippets", "example-app")
@@ -70,8 +77,10 @@ def main():
                    HELM_CONFIG_HOME=os.path.join(tmp, "hf"), HELM_DATA_HOME=os.path.join(tmp, "hd"))
         env.pop("HELM_NAMESPACE", None)
         k = [kubectl, "--cache-dir", os.path.join(tmp, "kc")]
-        say("kubesim is up at %s (real kubectl %s and helm v4 talk to it)" % (
-            ks.server, os.path.basename(kubectl)))
+        what = ("a real control plane (kube-apiserver %s, etcd, controller manager, scheduler, node agent)"
+                % ks.info.get("version") if REAL else "kubesim")
+        say("%s is up at %s (real kubectl %s and helm v4 talk to it)" % (
+            what, ks.server, os.path.basename(kubectl)))
 
         def upgrade(tag, script):
             return show([helm, "upgrade", "--install", "shop", "chart-snippets/example-app", "--set", "image.tag=" + tag,
@@ -87,6 +96,13 @@ def main():
                     return
                 time.sleep(1.5)
 
+        def current_job():
+            """The Job the app pods' gate names (wait-for-job's argument)."""
+            r = subprocess.run(k + ["get", "deployments", "-l", "app.kubernetes.io/instance=shop", "-o",
+                                    "jsonpath={.items[0].spec.template.spec.initContainers[0].args[0]}"],
+                               env=env, capture_output=True, text=True)
+            return r.stdout.strip() or "shop-migrate-?"
+
         def release_check():
             print(bold("$ release-check --timeout 2m shop"), flush=True)
             return subprocess.run([os.path.join(BUILD, "release-check"), "--timeout", "2m", "shop"], env=env).returncode
@@ -94,14 +110,16 @@ def main():
         say("1. helm upgrade --install shop (image 1.0.0, a migration that takes 6 s)")
         os.chdir(ROOT)
         upgrade("1.0.0", "echo 'migrating to schema 1.0.0'; sleep 6; echo 'schema 1.0.0 ready'")
-        say("helm returned at once; the app pods wait in Init:0/1 for Job shop-migrate-1")
+        job = current_job()
+        say("helm returned at once; the app pods wait in Init:0/1 for Job %s "
+            "(named by the hash of the migration: an upgrade that does not change it reuses it)" % job)
         watch_pods(3)
         say("release-check follows the rollout live until it is really out")
         code = release_check()
         print(bold("release-check exit code: %d" % code))
         if code != 0:
             return 1
-        show(k + ["logs", "job/shop-migrate-1"], env)
+        show(k + ["logs", "job/" + job], env)
 
         say("2. helm upgrade shop (image 1.1.0) whose migration FAILS")
         upgrade("1.1.0", "echo 'migrating to schema 1.1.0'; sleep 1; echo 'ALTER TABLE orders ADD COLUMN note text'; "
