@@ -254,7 +254,7 @@ static int transient(int rc) { return rc == KUBE_EUNAVAILABLE || rc == KUBE_ETIM
 
 struct acquiring {
 	struct lock_observation obs;
-	int announced, unavailable, conflicts;
+	int announced, unavailable, conflicts, absent;
 };
 
 /* Someone else holds it: say so once per holder. */
@@ -322,6 +322,18 @@ static int try_acquire(struct lock *l, struct acquiring *a, int64_t deadline_ms,
 		l->last_renew_ms = kube_now_ms();
 		memset(err, 0, sizeof(*err));
 		return LOCK_ACQUIRED;
+	}
+	if (rc == KUBE_EFORBIDDEN && !strcmp(method, "POST")) {
+		/*
+		 * The chart creates the Lease and grants only get/update on it by
+		 * name, but Helm applies it a moment after the Job: absent and not
+		 * creatable means "not there yet", until the lock timeout.
+		 */
+		if (!a->absent++)
+			log_warn("lock %s: the Lease does not exist and creating it is not allowed (%s); "
+			         "waiting for it to appear until the lock timeout",
+			         l->name, err->message);
+		return -1;
 	}
 	if (rc == KUBE_ECONFLICT) {
 		/* someone else was faster (look again after a pause), or a server that always says 409 */

@@ -586,8 +586,8 @@ static int lock_failed(struct run *r, int rc, const struct kube_error *err)
 	if (rc == LOCK_INTERRUPTED)
 		return signaled_before_start(r, sup_pending_signal());
 	log_error("cannot take lock %s: %s: %s%s", c->lock, kube_strerror(err->rc), err->message,
-	          err->rc == KUBE_EFORBIDDEN ? " (RBAC: the service account needs get, create and update on "
-	                                       "leases.coordination.k8s.io)"
+	          err->rc == KUBE_EFORBIDDEN ? " (RBAC: the service account needs get and update on the Lease "
+	                                       "(leases.coordination.k8s.io), and create unless the chart creates it)"
 	                                     : "");
 	if (err->rc == KUBE_EFORBIDDEN || err->rc == KUBE_EUNAUTHORIZED || err->rc == KUBE_ECONFIG ||
 	    err->rc == KUBE_ETLS || err->rc == KUBE_EINVALID)

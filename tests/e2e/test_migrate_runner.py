@@ -625,6 +625,34 @@ class WithKubernetes(unittest.TestCase):
                 a.kill()
                 a.communicate()
 
+    def test_lease_not_there_yet_and_not_creatable(self):
+        # The chart creates the Lease and grants only get/update on it by name;
+        # Helm applies it a moment after the Job. Absent + 403 on create must
+        # mean "wait for it" (until --lock-timeout), not exit 78 at once.
+        tok = self.ks.token("system:serviceaccount:default:late-lease", rules=[
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update"]}])
+        kc = os.path.join(self.ks.state_dir, "late-lease.kubeconfig")
+        with open(self.ks.kubeconfig) as f, open(kc, "w") as g:
+            g.write(f.read().replace(self.ks.admin_token, tok))
+        p = start([MR, "--lock", "late", "--lock-timeout", T("20s"), "--", "echo", "migrated"],
+                  env=clean_env({"KUBECONFIG": kc, "POD_NAME": "pod-a"}))
+        try:
+            seen = []
+            for line in p.stderr:      # (wait_line reads stdout)
+                seen.append(line)
+                if "creating it is not allowed" in line:
+                    break
+            self.assertIn("creating it is not allowed", "".join(seen))
+            self.ks.apply({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                           "metadata": {"name": "late", "namespace": "default"}, "spec": {}})
+            out, err = p.communicate(timeout=30 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, "".join(seen) + err)
+        self.assertIn("migrated", out)
+        self.assertNotIn("holderIdentity", self.lease("late")["spec"])     # taken, then released
+
     def test_lost_lease_terminates_the_command(self):
         p = start([MR, "--lock", "lost", "--lock-lease", "3s", "--", "sh", "-c", "echo running; sleep 30"],
                   env=self.env(POD_NAME="pod-a"))
