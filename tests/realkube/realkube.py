@@ -128,42 +128,35 @@ def make_pki(d):
             os.chmod(os.path.join(d, n), 0o600)
 
 
-def write_token_kubeconfig(path, server, ca, token, namespace="default"):
+def _b64(path):
     import base64
-    with open(ca, "rb") as f:
-        ca_data = base64.b64encode(f.read()).decode()
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode()
+
+
+def _write_kubeconfig(path, server, ca, user, credentials, namespace):
     text = (
         "apiVersion: v1\nkind: Config\n"
         f"clusters:\n- name: realkube\n  cluster:\n    server: {server}\n"
-        f"    certificate-authority-data: {ca_data}\n"
-        f"users:\n- name: admin-token\n  user:\n    token: {token}\n"
-        f"contexts:\n- name: realkube\n  context:\n    cluster: realkube\n    user: admin-token\n"
-        f"    namespace: {namespace}\n"
-        "current-context: realkube\n")
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-
-
-def write_kubeconfig(path, server, ca, cert, key, user, namespace="default"):
-    """A kubeconfig with client-certificate auth (PEM key, as kubeadm writes)."""
-    import base64
-
-    def b64(p):
-        with open(p, "rb") as f:
-            return base64.b64encode(f.read()).decode()
-    text = (
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: realkube\n  cluster:\n    server: {server}\n"
-        f"    certificate-authority-data: {b64(ca)}\n"
-        f"users:\n- name: {user}\n  user:\n    client-certificate-data: {b64(cert)}\n"
-        f"    client-key-data: {b64(key)}\n"
+        f"    certificate-authority-data: {_b64(ca)}\n"
+        f"users:\n- name: {user}\n  user:\n"
+        + "".join(f"    {k}: {v}\n" for k, v in credentials.items()) +
         f"contexts:\n- name: realkube\n  context:\n    cluster: realkube\n    user: {user}\n"
         f"    namespace: {namespace}\n"
         "current-context: realkube\n")
     with open(path, "w") as f:
         f.write(text)
     os.chmod(path, 0o600)
+
+
+def write_token_kubeconfig(path, server, ca, token, namespace="default"):
+    _write_kubeconfig(path, server, ca, "admin-token", {"token": token}, namespace)
+
+
+def write_kubeconfig(path, server, ca, cert, key, user, namespace="default"):
+    """A kubeconfig with client-certificate auth (PEM key, as kubeadm writes)."""
+    _write_kubeconfig(path, server, ca, user, {"client-certificate-data": _b64(cert),
+                                               "client-key-data": _b64(key)}, namespace)
 
 
 # ---------------------------------------------------------------- the cluster
@@ -660,13 +653,8 @@ class RealKube:
             self._audit_offset = 0
 
     def wait_for_request(self, predicate, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for item in self.requests()["items"]:
-                if predicate(item):
-                    return item
-            time.sleep(0.02)
-        raise TimeoutError("no matching API request in the audit log")
+        from kubesim_client import KubeSim
+        return KubeSim.wait_for_request(self, predicate, timeout)     # over requests() above
 
 
 def main(argv):
