@@ -299,8 +299,8 @@ class ControllersTest(unittest.TestCase):
                      "spec": {"initContainers": [dict(ic, env=env(KUBESIM_CRASHLOOP=1))],
                               "containers": [{"name": "app", "image": "example/app:1"}]}},
                     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "init-slow"},
-                     "spec": {"initContainers": [dict(ic, env=env(KUBESIM_EXIT_AFTER="0.6s")),
-                                                 dict(ic, name="init2", env=env(KUBESIM_EXIT_AFTER="0.6s"))],
+                     "spec": {"initContainers": [dict(ic, env=env(KUBESIM_EXIT_AFTER="2s")),
+                                                 dict(ic, name="init2", env=env(KUBESIM_EXIT_AFTER="2s"))],
                               "containers": [{"name": "app", "image": "example/app:1"}]}})
         self.wait_status("init-error", "Init:Error")
         self.wait_status("init-loop", "Init:CrashLoopBackOff")
