@@ -880,8 +880,10 @@ class DockerfileBuild(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # the private store keeps only the layer cache: no containers, no test tags
+        cls.buildah("rm", "--all", timeout=120)
         for name in NAMES:
-            cls.buildah("rmi", "localhost/mg-test/%s:bud" % name, timeout=120)
+            cls.buildah("rmi", "-f", "localhost/mg-test/%s:bud" % name, timeout=120)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
