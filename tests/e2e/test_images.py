@@ -818,7 +818,10 @@ class Publish(unittest.TestCase):
 # ---- images/Dockerfile, built for real with buildah (no daemon) ---------------------
 
 # buildah's storage and the local debian:bookworm base, kept between runs
-BUILDAH_DIR = os.path.join(ROOT, ".tools", "buildah")
+# outside the clone (like tests/realkube's binaries): CI builds in a fresh clone
+# on the same machine, and the base image plus the dependency layer take
+# minutes to make; $MG_CACHE moves it
+BUILDAH_DIR = os.path.join(os.environ.get("MG_CACHE", "/var/cache/migration-gate"), "buildah")
 
 
 class DockerfileBuild(unittest.TestCase):
@@ -827,7 +830,7 @@ class DockerfileBuild(unittest.TestCase):
     The machines reach Debian's archive but no container registry, so the
     builder's `FROM debian:bookworm` is a bookworm minbase made with
     mmdebstrap from the same archive, stored as docker.io/library/debian:bookworm
-    in a private buildah store (.tools/buildah) and used with --pull=never.
+    in a private buildah store ($MG_CACHE/buildah) and used with --pull=never.
     Everything else is the Dockerfile as a user runs it: the build stage runs
     apt-get and `make image-files` (fetching and building the pinned
     dependencies), then the FROM scratch stage. MG_SKIP_BUILDAH=1 skips it.
