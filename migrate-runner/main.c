@@ -758,6 +758,18 @@ static void store_record(struct run *r, int64_t end)
 	free(full);
 }
 
+/*
+ * What a renewal still in flight uses when we give up waiting for it: never
+ * freed under the running thread, and kept reachable so that LeakSanitizer
+ * does not report it as a leak at exit.
+ */
+static struct {
+	/* volatile: stores that are never read back must not be optimised away */
+	struct keeper *volatile keeper;
+	struct lock *volatile lock;
+	struct kube_client *volatile kc;
+} abandoned;
+
 /* Only after the record: a successor must find the outcome when it gets the lock. */
 static void release_lock(struct run *r, int64_t end)
 {
@@ -771,6 +783,9 @@ static void release_lock(struct run *r, int64_t end)
 	if (keeper_stop(r->keeper, deadline) != 0) {
 		/* the keeper still owns the lock and its client: leave both to the exit */
 		log_warn("lock %s not released: a renewal is still in flight (it expires by itself)", r->cfg->lock);
+		abandoned.keeper = r->keeper;
+		abandoned.lock = r->lock;
+		abandoned.kc = r->lock_kc;
 		r->keeper = NULL;
 		r->lock = NULL;
 		r->lock_kc = NULL;
