@@ -123,9 +123,12 @@ class RealControlPlane(unittest.TestCase):
     def test_job_template_is_immutable(self):
         """What kubesim must reproduce (the chart's reinstall bug hid behind it)."""
         self.rk.put_object(job("imm", self.ns, sim_container(exit_after="30s"), suspend=True))
-        cur = self.get(f"/apis/batch/v1/namespaces/{self.ns}/jobs/imm")
-        cur["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/app:2"
-        code, _, body = self.rk.api("PUT", f"/apis/batch/v1/namespaces/{self.ns}/jobs/imm", cur)
+        for _ in range(10):     # the Job controller writes it too (Suspended): 409 means re-read
+            cur = self.get(f"/apis/batch/v1/namespaces/{self.ns}/jobs/imm")
+            cur["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/app:2"
+            code, _, body = self.rk.api("PUT", f"/apis/batch/v1/namespaces/{self.ns}/jobs/imm", cur)
+            if code != 409:
+                break
         self.assertEqual(code, 422, body)
         self.assertIn(b"field is immutable", body)
 
@@ -135,9 +138,11 @@ class RealControlPlane(unittest.TestCase):
         self.rk.put_object(job("migrate", self.ns, sim_container(exit_after="1s", exit="0")))
         r = run(self.bin("wait-for-job", "--timeout", "90s", "migrate"), timeout=100)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn(f"job migrate succeeded", r.stderr)
-        st = self.get(f"/apis/batch/v1/namespaces/{self.ns}/jobs/migrate")["status"]
-        self.assertEqual(st.get("succeeded"), 1)
+        self.assertIn("job migrate succeeded", r.stderr)
+        # wait-for-job may exit on SuccessCriteriaMet while the pod is still in
+        # uncountedTerminatedPods: the counter follows a moment later
+        self.wait_until("succeeded 1", lambda: self.get(
+            f"/apis/batch/v1/namespaces/{self.ns}/jobs/migrate")["status"].get("succeeded") == 1)
 
     def test_wait_for_job_backoff_limit_really_exceeded(self):
         self.rk.put_object(job("migrate", self.ns, sim_container(exit="1", log="ERROR: relation exists"),
@@ -145,8 +150,9 @@ class RealControlPlane(unittest.TestCase):
         r = run(self.bin("wait-for-job", "--timeout", "90s", "migrate"), timeout=100)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("BackoffLimitExceeded", r.stderr)
-        st = self.get(f"/apis/batch/v1/namespaces/{self.ns}/jobs/migrate")["status"]
-        self.assertEqual(st.get("failed"), 2)
+        # (FailureTarget comes first: the counter may follow a moment later)
+        self.wait_until("failed 2", lambda: self.get(
+            f"/apis/batch/v1/namespaces/{self.ns}/jobs/migrate")["status"].get("failed") == 2)
 
     def test_wait_for_job_client_certificate_pem_key(self):
         """kubeadm/kind kubeconfigs: client certificate + PEM key (issue #15 item 1)."""
@@ -268,8 +274,10 @@ class RealControlPlane(unittest.TestCase):
     def test_release_check_crashloop_fails_fast_with_logs_through_the_api(self):
         self.rk.put_object(deployment("web", self.ns, sim_container(
             "app", crashloop="1", log="fatal: cannot reach db at db:5432")))
-        r = run(self.bin("release-check", "--no-helm", "-l", "app=web", "--timeout", "90s", "web",
-                         kubeconfig=self.rk.kubeconfig_cert), timeout=100)
+        # a crashing container without a readiness probe is Ready for a moment:
+        # --min-ready is what makes that moment not count (release-check(1))
+        r = run(self.bin("release-check", "--no-helm", "-l", "app=web", "--timeout", "90s", "--min-ready", "5s",
+                         "web", kubeconfig=self.rk.kubeconfig_cert), timeout=100)
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 1, out)
         self.assertIn("CrashLoopBackOff", out)
