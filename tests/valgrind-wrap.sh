@@ -7,8 +7,9 @@
 bin=$1
 name=$(basename "$bin")
 logdir=$(cd "$(dirname "$bin")/.." && pwd)/valgrind
+supp=$(cd "$(dirname "$0")" && pwd)/valgrind.supp
 cat <<WRAP
 #!/bin/sh
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible \\
-	--show-leak-kinds=definite,possible --log-file="$logdir/$name.%p.log" "$bin" "\$@"
+	--show-leak-kinds=definite,possible --suppressions="$supp" --log-file="$logdir/$name.%p.log" "$bin" "\$@"
 WRAP

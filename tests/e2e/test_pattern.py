@@ -219,6 +219,10 @@ class WholePattern(unittest.TestCase):
         self.wait_until(ns, "revision 1's migration running", lambda: [
             p for p in self.objects(ns, "Pod") if p["metadata"]["labels"].get("app.kubernetes.io/component") ==
             "migration" and (p.get("status") or {}).get("phase") == "Running"])
+        # ... and its runner holds the Lease (the command starts right after):
+        # under valgrind "Running" comes long before that
+        self.wait_until(ns, "revision 1's runner holding the Lease", lambda: (
+            (self.get(ns, "Lease", "shop-migrate") or {}).get("spec") or {}).get("holderIdentity"))
         job1 = self.job_for(ns, "1.0.0")["metadata"]["name"]
         self.upgrade(ns, "1.1.0", step.format(tag="1.1.0"), lock)
         job2 = self.job_for(ns, "1.1.0")["metadata"]["name"]
