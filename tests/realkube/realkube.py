@@ -638,7 +638,8 @@ class RealKube:
             # a watch counts when it starts; everything else when it completes
             if (verb == "watch") != (stage == "ResponseStarted"):
                 continue
-            items.append({"verb": verb, "path": ev.get("requestURI", ""),
+            path, _, query = ev.get("requestURI", "").partition("?")
+            items.append({"verb": verb, "path": path, "query": query,
                           "code": (ev.get("responseStatus") or {}).get("code"),
                           "user": (ev.get("user") or {}).get("username")})
         by_verb = {}
