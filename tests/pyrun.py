@@ -25,6 +25,16 @@ import unittest
 # images, never the instrumented build).
 SUBSETS = {
     "binaries": ["test_chart", "test_images"],
+    # The e2e suites on the real control plane (MG_BACKEND=real): the image
+    # tests that talk to no API server (the images' contents, the registry
+    # round trip, the Dockerfile built with buildah) ran in the kubesim pass
+    # and would only repeat it, minutes of buildah included.
+    "real": ["test_images.Dockerfile", "test_images.ImageSource", "test_images.Publish",
+             "test_images.DockerfileBuild"] +
+            ["test_images.Images." + t for t in (
+                "test_index_is_multi_arch", "test_config", "test_layer_holds_only_the_binary_and_its_sbom",
+                "test_size_budget", "test_sbom", "test_unpack_and_run_version", "test_runs_like_a_container",
+                "test_two_builds_are_byte_identical", "test_binaries_rebuild_identically")],
 }
 
 

@@ -82,7 +82,7 @@ step_realkube() {
 	rc=0
 	python3 tests/realkube/realkube.py build >/dev/null || return 1
 	python3 tests/pyrun.py realkube tests/realkube || rc=1
-	MG_BACKEND=real python3 tests/pyrun.py e2e-real tests/e2e || rc=1
+	MG_BACKEND=real MG_SUBSET=real python3 tests/pyrun.py e2e-real tests/e2e || rc=1
 	return $rc
 }
 
