@@ -81,6 +81,14 @@ def build(quiet=True):
     return r.stdout.strip().splitlines()[-1]
 
 
+def _die_with_parent():
+    """PR_SET_PDEATHSIG: a test runner killed before stop() leaves no
+    component behind (the signal fires when the spawning thread exits: the
+    tests start clusters from their main thread)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -334,7 +342,7 @@ class RealKube:
         with open(log, "wb") as f:
             # own session: stop() signals the whole group, so nothing outlives us
             self.procs[name] = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                start_new_session=True)
+                                                start_new_session=True, preexec_fn=_die_with_parent)
 
     @property
     def proc(self):
