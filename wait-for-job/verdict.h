@@ -29,23 +29,6 @@ struct job_state {
  */
 void job_evaluate(const cJSON *job, struct job_state *out);
 
-struct record_state {
-	int present; /* the key exists and parses */
-	enum job_verdict verdict;
-	char reason[32];   /* Exited, Signaled, TimedOut, ... */
-	int64_t exit_code; /* -1 when null */
-	int64_t signal;    /* -1 when null */
-	double duration;   /* seconds, -1 when absent */
-	char finished_at[40];
-	char output_tail[2048];
-};
-
-/*
- * Look up key in the ConfigMap's data and parse migrate-runner's outcome
- * record. out->present is 0 when the key is missing or not a valid record.
- */
-void record_evaluate(const cJSON *configmap, const char *key, struct record_state *out);
-
 /* One short line describing a running Job ("active 1, failed 0"). */
 void job_describe(const struct job_state *st, char *buf, size_t len);
 

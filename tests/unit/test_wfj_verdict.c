@@ -65,42 +65,10 @@ static void job_conditions(void **state)
 	                 JOB_RUNNING);
 }
 
-static void records(void **state)
-{
-	static const char cm[] =
-	    "{\"data\":{\"m-1\":\"{\\\"status\\\":\\\"failed\\\",\\\"reason\\\":\\\"Exited\\\",\\\"exitCode\\\":3,"
-	    "\\\"signal\\\":null,\\\"durationSeconds\\\":12.5,\\\"finishedAt\\\":\\\"2026-01-01T00:00:00Z\\\","
-	    "\\\"outputTail\\\":\\\"ERROR: relation exists\\\"}\","
-	    "\"m-2\":\"{\\\"status\\\":\\\"succeeded\\\",\\\"reason\\\":\\\"Exited\\\",\\\"exitCode\\\":0}\","
-	    "\"m-3\":\"{\\\"status\\\":\\\"maybe\\\"}\",\"m-4\":\"not json\"}}";
-	cJSON *j = json_parse(cm, strlen(cm));
-	struct record_state r;
-	(void)state;
-	assert_non_null(j);
-	record_evaluate(j, "m-1", &r);
-	assert_int_equal(r.present, 1);
-	assert_int_equal(r.verdict, JOB_FAILED);
-	assert_int_equal(r.exit_code, 3);
-	assert_int_equal(r.signal, -1);
-	assert_true(r.duration > 12.4 && r.duration < 12.6);
-	assert_string_equal(r.output_tail, "ERROR: relation exists");
-	record_evaluate(j, "m-2", &r);
-	assert_int_equal(r.present, 1);
-	assert_int_equal(r.verdict, JOB_SUCCEEDED);
-	record_evaluate(j, "m-3", &r);
-	assert_int_equal(r.present, 0);
-	record_evaluate(j, "m-4", &r);
-	assert_int_equal(r.present, 0);
-	record_evaluate(j, "absent", &r);
-	assert_int_equal(r.present, 0);
-	cJSON_Delete(j);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(job_conditions),
-	    cmocka_unit_test(records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
