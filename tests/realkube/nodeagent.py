@@ -164,8 +164,9 @@ class ApiCluster:
 
     def renew_lease_forever(self):
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
-        while not self.stopped.wait(0 if not hasattr(self, "_leased") else 10):
-            self._leased = True
+        wait = 0                # the first renewal at once, then every 10 s
+        while not self.stopped.wait(wait):
+            wait = 10
             spec = {"holderIdentity": self.node, "leaseDurationSeconds": LEASE_SECONDS,
                     "renewTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())}
             try:
@@ -214,8 +215,8 @@ class ApiCluster:
                         rv = obj.get("metadata", {}).get("resourceVersion", rv)
                         if ev.get("type") != "BOOKMARK":
                             self.events.put(Event(ev["type"], obj))
-            except LookupError:     # 410 Gone: relist, replay as ADDED/MODIFIED
-                pods, rv = self._relist()
+            except LookupError:     # 410 Gone: relist, replay as MODIFIED
+                rv = self._relist()
             except (OSError, ValueError, urllib.error.URLError) as e:
                 if self.stopped.is_set():
                     return
@@ -228,11 +229,11 @@ class ApiCluster:
                 pods, rv = self._list()
                 for p in pods:
                     self.events.put(Event("MODIFIED", p))
-                return pods, rv
+                return rv
             except (OSError, RuntimeError) as e:
                 log(f"relist: {e}")
                 time.sleep(1)
-        return [], "0"
+        return "0"
 
     def get(self, gk, ns, name):
         group, resource = gk
