@@ -11,17 +11,26 @@ const cJSON *json_path(const cJSON *root, const char *dotted)
 	const cJSON *cur = root;
 	const char *p = dotted;
 
+	/* in place: no copy of each key (this runs for every field a rule reads) */
 	while (cur && *p) {
-		char key[128];
-		const char *dot = strchr(p, '.');
-		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		size_t n = 0, i;
+		const cJSON *c;
 
-		if (n == 0 || n >= sizeof(key) || !cJSON_IsObject(cur))
+		while (p[n] && p[n] != '.')
+			n++;
+		if (n == 0 || !cJSON_IsObject(cur))
 			return NULL;
-		memcpy(key, p, n);
-		key[n] = '\0';
-		cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-		p += n + (dot ? 1 : 0);
+		for (c = cur->child; c; c = c->next) {
+			const char *key = c->string;
+			if (!key)
+				continue;
+			for (i = 0; i < n && key[i] == p[i]; i++) /* a shorter key stops at its NUL */
+				;
+			if (i == n && key[n] == '\0')
+				break;
+		}
+		cur = c;
+		p += n + (p[n] == '.' ? 1 : 0);
 	}
 	return cur;
 }
@@ -196,3 +205,434 @@ cJSON *json_parse_capped(const char *buf, size_t len, size_t max_values, int *to
 }
 
 cJSON *json_parse(const char *buf, size_t len) { return json_parse_capped(buf, len, JSON_MAX_VALUES, NULL); }
+
+/* ---- json_parse_kept: parse only what is kept ------------------------------------ */
+
+#define KEPT_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT: what it refuses, we refuse */
+
+struct kp {
+	const char *p, *end;
+	size_t built, max;
+	int depth, toobig;
+};
+
+static void kp_ws(struct kp *k)
+{
+	while (k->p < k->end && (*k->p == ' ' || *k->p == '\n' || *k->p == '\r' || *k->p == '\t'))
+		k->p++;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The code unit of "\uXXXX" at p (p at the 'u'), or -1. */
+static long u_escape(const char *p, const char *end)
+{
+	long v = 0;
+	int i;
+
+	if (end - p < 5)
+		return -1;
+	for (i = 1; i <= 4; i++) {
+		int h = hexval(p[i]);
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+/*
+ * Past the string at k->p (at its '"'); *esc: it has escapes. Refuses what
+ * cJSON refuses: unknown escapes and unpaired surrogates.
+ */
+static int kp_string(struct kp *k, int *esc)
+{
+	const char *p = k->p + 1, *end = k->end;
+
+	*esc = 0;
+	for (;;) {
+		/* eight bytes at a time while none is '"' or '\\' */
+		while (end - p >= 8) {
+			uint64_t v, q, b;
+			memcpy(&v, p, 8);
+			q = v ^ 0x2222222222222222ull; /* '"' */
+			b = v ^ 0x5c5c5c5c5c5c5c5cull; /* '\\' */
+			if (((q - 0x0101010101010101ull) & ~q & 0x8080808080808080ull) |
+			    ((b - 0x0101010101010101ull) & ~b & 0x8080808080808080ull))
+				break;
+			p += 8;
+		}
+		while (p < end && *p != '"' && *p != '\\')
+			p++;
+		if (p >= end)
+			return -1;
+		if (*p == '"') {
+			k->p = p + 1;
+			return 0;
+		}
+		*esc = 1;
+		if (++p >= end)
+			return -1;
+		switch (*p) {
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't': p++; break;
+		case 'u': {
+			long u = u_escape(p, end);
+			if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+				return -1;
+			p += 5;
+			if (u >= 0xD800 && u <= 0xDBFF) {
+				long lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? u_escape(p + 1, end) : -1;
+				if (lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				p += 6;
+			}
+			break;
+		}
+		default: return -1;
+		}
+	}
+}
+
+/* Past the number at k->p: RFC 8259's grammar, at most 63 characters (as cJSON). */
+static int kp_number(struct kp *k)
+{
+	const char *p = k->p, *end = k->end, *start = k->p;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0') {
+		p++;
+	} else if (p < end && *p >= '1' && *p <= '9') {
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	} else {
+		return -1;
+	}
+	if (p < end && *p == '.') {
+		if (++p >= end || *p < '0' || *p > '9')
+			return -1;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return -1;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p - start > 63)
+		return -1;
+	k->p = p;
+	return 0;
+}
+
+static int kp_literal(struct kp *k, const char *lit, size_t n)
+{
+	if ((size_t)(k->end - k->p) < n || memcmp(k->p, lit, n) != 0)
+		return -1;
+	k->p += n;
+	return 0;
+}
+
+/* Past one scalar (string, number, literal) at k->p. */
+static int kp_scalar(struct kp *k)
+{
+	int esc;
+
+	switch (*k->p) {
+	case '"': return kp_string(k, &esc);
+	case 't': return kp_literal(k, "true", 4);
+	case 'f': return kp_literal(k, "false", 5);
+	case 'n': return kp_literal(k, "null", 4);
+	default: return kp_number(k);
+	}
+}
+
+/*
+ * Past one value at k->p (whitespace before it skipped), without building
+ * anything: the hot path (managedFields, specs, most of every object).
+ * Iterative, so a deep document costs no stack.
+ */
+static int kp_skip(struct kp *k)
+{
+	char open[KEPT_MAX_DEPTH];
+	int sp = 0, esc;
+
+value:
+	kp_ws(k);
+	if (k->p >= k->end)
+		return -1;
+	if (*k->p == '{' || *k->p == '[') {
+		if (k->depth + sp >= KEPT_MAX_DEPTH)
+			return -1;
+		open[sp++] = *k->p++;
+		kp_ws(k);
+		if (k->p < k->end && *k->p == (open[sp - 1] == '{' ? '}' : ']')) {
+			k->p++;
+			sp--;
+			goto after;
+		}
+		if (open[sp - 1] == '[')
+			goto value;
+		goto key;
+	}
+	if (kp_scalar(k) < 0)
+		return -1;
+after:
+	if (sp == 0)
+		return 0;
+	kp_ws(k);
+	if (k->p >= k->end)
+		return -1;
+	if (*k->p == ',') {
+		k->p++;
+		if (open[sp - 1] == '[')
+			goto value;
+		goto key;
+	}
+	if (*k->p != (open[sp - 1] == '{' ? '}' : ']'))
+		return -1;
+	k->p++;
+	sp--;
+	goto after;
+key:
+	kp_ws(k);
+	if (k->p >= k->end || *k->p != '"' || kp_string(k, &esc) < 0)
+		return -1;
+	kp_ws(k);
+	if (k->p >= k->end || *k->p != ':')
+		return -1;
+	k->p++;
+	goto value;
+}
+
+static int kp_count(struct kp *k, size_t n)
+{
+	k->built += n;
+	if (k->built > k->max) {
+		k->toobig = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* A whole value (the span [start, k->p) that kp_skip validated), built by cJSON. */
+static cJSON *kp_whole(struct kp *k, const char *start)
+{
+	size_t n = (size_t)(k->p - start);
+	cJSON *v;
+	int esc = 0;
+
+	if (*start == '"') {
+		/* the common case: a string without escapes is its bytes */
+		struct kp s = {start, k->p, 0, 0, 0, 0};
+		if (kp_string(&s, &esc) < 0)
+			return NULL;
+	}
+	if (kp_count(k, *start == '{' || *start == '[' ? json_count_values(start, n) : 1) < 0)
+		return NULL;
+	if (*start == '"' && !esc) {
+		char *str = cJSON_malloc(n - 1);
+		if (!str)
+			return NULL;
+		memcpy(str, start + 1, n - 2);
+		str[n - 2] = '\0';
+		v = cJSON_CreateStringReference("");
+		if (!v) {
+			cJSON_free(str);
+			return NULL;
+		}
+		v->type = cJSON_String;
+		v->valuestring = str;
+		return v;
+	}
+	return cJSON_ParseWithLength(start, n);
+}
+
+static cJSON *kp_value(struct kp *k, const struct json_keep *keep);
+
+/* The raw key (no escapes) equals want? A key is a C string to cJSON: it ends at a NUL. */
+static int kp_key_is(const char *raw, size_t n, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) /* raw has no NUL: a shorter want stops here */
+		if (want[i] != raw[i])
+			return 0;
+	return want[n] == '\0';
+}
+
+static cJSON *kp_object(struct kp *k, const struct json_keep *keep)
+{
+	cJSON *found[JSON_KEEP_MAX] = {0}, *out = NULL;
+	size_t nkeep = 0, i;
+
+	while (keep[nkeep].key && nkeep < JSON_KEEP_MAX)
+		nkeep++;
+	if (k->depth >= KEPT_MAX_DEPTH)
+		return NULL;
+	k->depth++;
+	k->p++; /* '{' */
+	kp_ws(k);
+	if (k->p < k->end && *k->p == '}') {
+		k->p++;
+		goto done;
+	}
+	for (;;) {
+		const char *kstart;
+		cJSON *decoded = NULL;
+		int esc, hit = -1;
+
+		kp_ws(k);
+		if (k->p >= k->end || *k->p != '"')
+			goto fail;
+		kstart = k->p;
+		if (kp_string(k, &esc) < 0)
+			goto fail;
+		if (esc) {
+			if (!(decoded = cJSON_ParseWithLength(kstart, (size_t)(k->p - kstart))))
+				goto fail;
+			for (i = 0; i < nkeep && hit < 0; i++)
+				if (!found[i] && strcmp(decoded->valuestring, keep[i].key) == 0)
+					hit = (int)i;
+			cJSON_Delete(decoded);
+		} else {
+			size_t n = (size_t)(k->p - kstart - 2);
+			const char *nul = memchr(kstart + 1, '\0', n);
+			if (nul)
+				n = (size_t)(nul - kstart - 1);
+			for (i = 0; i < nkeep && hit < 0; i++)
+				if (!found[i] && kp_key_is(kstart + 1, n, keep[i].key))
+					hit = (int)i;
+		}
+		/* a later duplicate of a key already found is skipped: the first counts */
+		kp_ws(k);
+		if (k->p >= k->end || *k->p != ':')
+			goto fail;
+		k->p++;
+		kp_ws(k);
+		if (hit >= 0) {
+			if (!(found[hit] = kp_value(k, keep[hit].sub)))
+				goto fail;
+		} else if (kp_skip(k) < 0) {
+			goto fail;
+		}
+		kp_ws(k);
+		if (k->p < k->end && *k->p == ',') {
+			k->p++;
+			continue;
+		}
+		if (k->p < k->end && *k->p == '}') {
+			k->p++;
+			break;
+		}
+		goto fail;
+	}
+done:
+	k->depth--;
+	if (kp_count(k, 1) < 0 || !(out = cJSON_CreateObject()))
+		goto fail;
+	for (i = 0; i < nkeep; i++) {
+		if (found[i]) {
+			cJSON_AddItemToObjectCS(out, keep[i].key, found[i]);
+			found[i] = NULL;
+		}
+	}
+	return out;
+fail:
+	for (i = 0; i < nkeep; i++)
+		cJSON_Delete(found[i]);
+	cJSON_Delete(out);
+	return NULL;
+}
+
+static cJSON *kp_array(struct kp *k, const struct json_keep *keep)
+{
+	cJSON *out;
+
+	if (k->depth >= KEPT_MAX_DEPTH || kp_count(k, 1) < 0 || !(out = cJSON_CreateArray()))
+		return NULL;
+	k->depth++;
+	k->p++; /* '[' */
+	kp_ws(k);
+	if (k->p < k->end && *k->p == ']') {
+		k->p++;
+		k->depth--;
+		return out;
+	}
+	for (;;) {
+		cJSON *e;
+
+		kp_ws(k);
+		if (!(e = kp_value(k, keep)))
+			break;
+		cJSON_AddItemToArray(out, e);
+		kp_ws(k);
+		if (k->p < k->end && *k->p == ',') {
+			k->p++;
+			continue;
+		}
+		if (k->p < k->end && *k->p == ']') {
+			k->p++;
+			k->depth--;
+			return out;
+		}
+		break;
+	}
+	cJSON_Delete(out);
+	return NULL;
+}
+
+/* The value at k->p (no whitespace before it), pruned by keep. */
+static cJSON *kp_value(struct kp *k, const struct json_keep *keep)
+{
+	const char *start = k->p;
+
+	if (k->p >= k->end)
+		return NULL;
+	if (keep && *k->p == '{')
+		return kp_object(k, keep);
+	if (keep && *k->p == '[')
+		return kp_array(k, keep);
+	if (kp_skip(k) < 0)
+		return NULL;
+	return kp_whole(k, start);
+}
+
+cJSON *json_parse_kept(const char *buf, size_t len, const struct json_keep *keep, size_t max_values, int *toobig)
+{
+	struct kp k = {buf, buf + len, 0, max_values, 0, 0};
+	cJSON *v;
+
+	kp_ws(&k);
+	v = kp_value(&k, keep);
+	if (v) {
+		kp_ws(&k);
+		if (k.p != k.end) {
+			cJSON_Delete(v);
+			v = NULL;
+		}
+	}
+	if (toobig)
+		*toobig = k.toobig;
+	return v;
+}

@@ -55,4 +55,27 @@ cJSON *json_parse_capped(const char *buf, size_t len, size_t max_values, int *to
 /* An upper bound of the number of values in buf (one linear pass). */
 size_t json_count_values(const char *buf, size_t len);
 
+/*
+ * What to keep of a JSON value: an array of keys ending with {NULL, NULL}.
+ * sub says what to keep below that key (in each element, when the value is
+ * an array); NULL keeps the whole value. A value of another type than an
+ * object or array is always kept whole.
+ */
+struct json_keep {
+	const char *key;
+	const struct json_keep *sub;
+};
+#define JSON_KEEP_MAX 32 /* keys of one json_keep array, at most */
+/*
+ * Parse buf like json_parse_capped, but build only what keep names: the
+ * same tree as pruning the full parse (the first of duplicate keys, kept
+ * keys in keep's order), without building what is dropped. A watch event
+ * of a pod is ~200 values, of which release-check reads ~40. Strict
+ * RFC 8259 (what cJSON accepts, less its leniencies). max_values caps the
+ * values built (*toobig, may be NULL, set when that is why it refused).
+ * The kept keys point into keep (cJSON_StringIsConst): keep must outlive
+ * the tree. keep NULL: the whole value.
+ */
+cJSON *json_parse_kept(const char *buf, size_t len, const struct json_keep *keep, size_t max_values, int *toobig);
+
 #endif

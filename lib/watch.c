@@ -50,6 +50,8 @@ struct wstate {
 	char errbuf[CURL_ERROR_SIZE];
 	struct kube_error last;
 	struct wrun *run;
+	struct json_keep *keeps; /* spec->keep in its envelopes (envelope_keeps); NULL: parse all */
+	const struct json_keep *line_keep, *list_keep;
 };
 
 struct wrun {
@@ -101,9 +103,33 @@ static void set_rv(struct wstate *w, const cJSON *obj)
 		snprintf(w->rv, sizeof(w->rv), "%s", rv);
 }
 
-static int deliver(struct wstate *w, enum watch_event ev, const cJSON *obj)
+/* what watch_take may detach: the object being delivered, and its parent */
+static _Thread_local struct {
+	cJSON *parent;
+	const cJSON *obj;
+} takeable;
+
+cJSON *watch_take(const cJSON *obj)
 {
-	int rc = w->run->cb(w->run->ctx, w->index, ev, obj);
+	cJSON *o;
+
+	if (!obj || obj != takeable.obj)
+		return NULL;
+	o = cJSON_DetachItemViaPointer(takeable.parent, (cJSON *)takeable.obj);
+	takeable.obj = NULL;
+	return o;
+}
+
+static int deliver(struct wstate *w, enum watch_event ev, const cJSON *obj, cJSON *parent)
+{
+	int rc;
+
+	if (w->keeps && parent) {
+		takeable.parent = parent;
+		takeable.obj = obj;
+	}
+	rc = w->run->cb(w->run->ctx, w->index, ev, obj);
+	takeable.obj = NULL;
 
 	if (rc > 0)
 		w->run->stop = 1;
@@ -127,7 +153,8 @@ static int watch_line(void *ud, char *p, size_t len)
 {
 	struct wstate *w = ud;
 	int toobig;
-	cJSON *j = json_parse_capped(p, len, WATCH_MAX_EVENT_VALUES, &toobig);
+	cJSON *j = w->line_keep ? json_parse_kept(p, len, w->line_keep, WATCH_MAX_EVENT_VALUES, &toobig)
+	                        : json_parse_capped(p, len, WATCH_MAX_EVENT_VALUES, &toobig);
 	const char *type = j ? json_str(j, "type") : NULL;
 	const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
 	int rc = 0;
@@ -147,7 +174,7 @@ static int watch_line(void *ud, char *p, size_t len)
 	w->events++;
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
 		set_rv(w, obj);
-		rc = deliver(w, event_kind(type), obj) ? 1 : 0;
+		rc = deliver(w, event_kind(type), obj, j) ? 1 : 0;
 	} else if (strcmp(type, "BOOKMARK") == 0) {
 		set_rv(w, obj);
 	} else if (strcmp(type, "ERROR") == 0) {
@@ -344,7 +371,8 @@ static void healthy(struct wstate *w)
 static void list_done(struct wrun *r, struct wstate *w)
 {
 	int toobig;
-	cJSON *j = json_parse_capped(w->body.data, w->body.len, JSON_MAX_VALUES, &toobig);
+	cJSON *j = w->list_keep ? json_parse_kept(w->body.data, w->body.len, w->list_keep, JSON_MAX_VALUES, &toobig)
+	                        : json_parse_capped(w->body.data, w->body.len, JSON_MAX_VALUES, &toobig);
 	const cJSON *items = j ? cJSON_GetObjectItemCaseSensitive(j, "items") : NULL;
 	const cJSON *it;
 	struct kube_error e;
@@ -370,14 +398,16 @@ static void list_done(struct wrun *r, struct wstate *w)
 	w->need_list = 0;
 	w->rv[0] = '\0';
 	set_rv(w, j);
-	if (deliver(w, WATCH_RESET, NULL) == 0) {
-		cJSON_ArrayForEach (it, items) {
-			if (deliver(w, WATCH_ADDED, it) != 0)
+	if (deliver(w, WATCH_RESET, NULL, NULL) == 0) {
+		cJSON *next;
+		for (it = items->child; it; it = next) {
+			next = it->next; /* the callback may take it */
+			if (deliver(w, WATCH_ADDED, it, (cJSON *)items) != 0)
 				break;
 		}
 	}
 	if (!r->stop)
-		deliver(w, WATCH_SYNCED, NULL);
+		deliver(w, WATCH_SYNCED, NULL, NULL);
 	cJSON_Delete(j);
 	w->next_ms = 0; /* watch right away */
 }
@@ -573,6 +603,67 @@ static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t n
 	return wake;
 }
 
+/*
+ * spec->keep, extended with what this file reads of every object, wrapped
+ * in a watch event line ({"type", "object"}) and in a list ({"metadata",
+ * "items"}). One allocation, freed with the state. -1: out of memory or a
+ * keep too long to extend (then everything is parsed: slower, never wrong).
+ */
+static int envelope_keeps(struct wstate *w)
+{
+	static const struct json_keep own[] = {{"code", NULL}, {"message", NULL}, {"reason", NULL}, {NULL, NULL}};
+	static const struct json_keep list_meta[] = {{"resourceVersion", NULL}, {"continue", NULL}, {NULL, NULL}};
+	const struct json_keep *user = w->spec->keep, *umeta = NULL;
+	struct json_keep *top, *meta, *line, *list;
+	size_t n = 0, m = 0, i, t = 0, u = 0;
+	int has_meta = 0;
+
+	for (; user[n].key; n++) {
+		if (strcmp(user[n].key, "metadata") == 0) {
+			has_meta = 1;
+			umeta = user[n].sub;
+		}
+	}
+	for (; umeta && umeta[m].key; m++)
+		;
+	if (n + 5 > JSON_KEEP_MAX || m + 2 > JSON_KEEP_MAX)
+		return -1;
+	if (!(w->keeps = calloc((n + 5) + (m + 2) + 3 + 3, sizeof(*w->keeps))))
+		return -1;
+	top = w->keeps;
+	meta = top + n + 5;
+	line = meta + m + 2;
+	list = line + 3;
+	for (i = 0; i < m; i++)
+		meta[u++] = umeta[i];
+	for (i = 0; i < m && strcmp(umeta[i].key, "resourceVersion") != 0; i++)
+		;
+	if (i == m)
+		meta[u++] = (struct json_keep){"resourceVersion", NULL};
+	for (i = 0; i < n; i++) {
+		top[t] = user[i];
+		if (strcmp(user[i].key, "metadata") == 0 && umeta)
+			top[t].sub = meta; /* a whole metadata (NULL) stays whole */
+		t++;
+	}
+	if (!has_meta)
+		top[t++] = (struct json_keep){"metadata", meta};
+	for (i = 0; own[i].key; i++) {
+		size_t j;
+		for (j = 0; j < n && strcmp(user[j].key, own[i].key) != 0; j++)
+			;
+		if (j == n)
+			top[t++] = own[i];
+	}
+	line[0] = (struct json_keep){"type", NULL};
+	line[1] = (struct json_keep){"object", top};
+	list[0] = (struct json_keep){"metadata", list_meta};
+	list[1] = (struct json_keep){"items", top};
+	w->line_keep = line;
+	w->list_keep = list;
+	return 0;
+}
+
 static struct wstate *states_new(struct wrun *r, const struct watch_spec *specs, size_t nspecs)
 {
 	struct wstate *ws = calloc(nspecs ? nspecs : 1, sizeof(*ws));
@@ -588,6 +679,8 @@ static struct wstate *states_new(struct wrun *r, const struct watch_spec *specs,
 		ws[i].h = curl_easy_init();
 		if (!ws[i].h)
 			r->stop = -2;
+		if (specs[i].keep && envelope_keeps(&ws[i]) < 0)
+			log_debug("watch %s: parsing whole objects (the keep is too long to extend)", specs[i].what);
 	}
 	return ws;
 }
@@ -604,6 +697,7 @@ static void states_free(struct wrun *r, struct wstate *ws, size_t nspecs)
 		curl_slist_free_all(ws[i].hdrs);
 		kbuf_free(&ws[i].body);
 		kbuf_free(&ws[i].line);
+		free(ws[i].keeps);
 	}
 	free(ws);
 }

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "kube.h"
 
 enum watch_event {
@@ -38,6 +39,14 @@ struct watch_spec {
 	 * fine for callers that read metadata only.
 	 */
 	int metadata_only;
+	/*
+	 * What the callback reads of each object (json_parse_kept), or NULL:
+	 * all of it. Parsing only that is most of the cost of a watch: the rest
+	 * of a pod (managedFields, spec) is scanned, never built. The watch adds
+	 * what it reads itself (metadata.resourceVersion; code, message and
+	 * reason of an ERROR event). Keys of one array are distinct.
+	 */
+	const struct json_keep *keep;
 };
 
 /*
@@ -46,6 +55,14 @@ struct watch_spec {
  * the call.
  */
 typedef int (*watch_cb)(void *ctx, size_t spec_index, enum watch_event ev, const cJSON *obj);
+
+/*
+ * Inside a watch_cb for ADDED, MODIFIED or DELETED of a spec with a keep:
+ * detach obj and hand it to the caller (who cJSON_Deletes it), saving the
+ * copy a store would make. NULL when it is not the object being delivered
+ * or the spec has no keep (obj is then a part of a larger tree).
+ */
+cJSON *watch_take(const cJSON *obj);
 
 struct watch_opts {
 	int timeout_seconds; /* server-side watch timeout; 0 = 300 */

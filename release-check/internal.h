@@ -77,12 +77,6 @@ struct eval {
 
 /* ---- the per-kind hooks (the table is verdict_kinds[], verdict.c) --------------- */
 
-/* A key to keep (prune.c); sub: the keys to keep below it (of each element of an array), NULL: all of it. */
-struct keep {
-	const char *key;
-	const struct keep *sub;
-};
-
 struct rc_kind_hooks {
 	/* judge one object into ev->row (ev->has_row); NULL: no row of its own */
 	void (*judge)(struct eval *ev, const cJSON *obj);
@@ -92,8 +86,8 @@ struct rc_kind_hooks {
 	void (*propagate)(struct verdict_store *st, struct vobj *o);
 	/* o was put or removed: mark the rows that read any of it (cheap: O(1) objects); may be NULL */
 	void (*notify)(struct verdict_store *st, struct vobj *o);
-	const struct keep *keep; /* what verdict_prune keeps */
-	int always_propagate;    /* every change is read by others (pods: their Job's log target) */
+	const struct json_keep *keep; /* what verdict_prune keeps */
+	int always_propagate;         /* every change is read by others (pods: their Job's log target) */
 };
 
 #define RC_REVISION "deployment.kubernetes.io/revision" /* annotation of Deployments and their ReplicaSets */
@@ -162,7 +156,7 @@ void rc_prop_workload(struct verdict_store *st, struct vobj *o);  /* they change
 /* rule_workloads.c: the newest revision of the ReplicaSets owned by Deployment name (-1: none) */
 int64_t rc_newest_revision(const struct verdict_store *st, const char *deployment);
 
-extern const struct keep rc_keep_release[], rc_keep_deployment[], rc_keep_replicaset[], rc_keep_statefulset[],
+extern const struct json_keep rc_keep_release[], rc_keep_deployment[], rc_keep_replicaset[], rc_keep_statefulset[],
     rc_keep_daemonset[], rc_keep_job[], rc_keep_pod[];
 
 #endif

@@ -300,7 +300,11 @@ static int store_event(struct check *c, size_t k, enum watch_event ev, const cJS
 		return 0;
 	case WATCH_DELETED: verdict_store_delete(c->st, (enum verdict_kind)k, obj); return 0;
 	case WATCH_ADDED:
-	case WATCH_MODIFIED: return verdict_store_put(c->st, (enum verdict_kind)k, obj);
+	case WATCH_MODIFIED: {
+		cJSON *mine = watch_take(obj); /* parsed with verdict_keep: no copy to make */
+		return mine ? verdict_store_put_owned(c->st, (enum verdict_kind)k, mine)
+		            : verdict_store_put(c->st, (enum verdict_kind)k, obj);
+	}
 	}
 	return 0;
 }
@@ -956,6 +960,7 @@ static void build_specs(const struct check *c, struct specs *sp)
 		 */
 		sp->s[sp->n].label_selector = k == K_RELEASES ? "owner=helm" : c->o->selector;
 		sp->s[sp->n].metadata_only = k == K_RELEASES;
+		sp->s[sp->n].keep = verdict_keep((enum verdict_kind)k);
 	}
 }
 

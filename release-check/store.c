@@ -216,15 +216,25 @@ static struct vobj *store_find(const struct verdict_store *st, unsigned kind, co
 
 int verdict_store_put(struct verdict_store *st, enum verdict_kind k, const cJSON *obj)
 {
-	struct vobj *o;
 	cJSON *pr;
-	uint64_t sig;
 
 	if ((unsigned)k >= VERDICT_NKINDS || !cJSON_IsObject(obj))
 		return 0;
 	pr = verdict_prune(k, obj);
 	if (!pr)
 		return -1;
+	return verdict_store_put_owned(st, k, pr);
+}
+
+int verdict_store_put_owned(struct verdict_store *st, enum verdict_kind k, cJSON *pr)
+{
+	struct vobj *o;
+	uint64_t sig;
+
+	if ((unsigned)k >= VERDICT_NKINDS || !cJSON_IsObject(pr)) {
+		cJSON_Delete(pr);
+		return 0;
+	}
 	o = store_find(st, k, pr);
 	if (!o) {
 		if (rc_store_add(st, k, pr, pr) < 0) {

@@ -20,6 +20,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
+
 /*
  * The input document: an object with one array per kind, each holding the
  * objects exactly as listed/watched. Missing keys mean "none".
@@ -193,6 +195,12 @@ void verdict_store_free(struct verdict_store *st);
  * forget it. Returns 0, or -1 when out of memory (the store is unchanged).
  */
 int verdict_store_put(struct verdict_store *st, enum verdict_kind k, const cJSON *obj);
+/*
+ * verdict_store_put of a tree the caller gives away (the store frees it):
+ * one parsed with verdict_keep(k) (json_parse_kept), so no copy is made.
+ * More than verdict_keep keeps is kept, and harmless; less reads as missing.
+ */
+int verdict_store_put_owned(struct verdict_store *st, enum verdict_kind k, cJSON *obj);
 void verdict_store_delete(struct verdict_store *st, enum verdict_kind k, const cJSON *obj);
 /*
  * A relist: _begin marks the kind's objects stale, puts refresh them,
@@ -229,6 +237,8 @@ int verdict_store_result(const struct verdict_store *st, struct verdict_result *
  * Drops managedFields, specs, most annotations and every Secret payload.
  */
 cJSON *verdict_prune(enum verdict_kind k, const cJSON *obj);
+/* What verdict_prune keeps of kind k: the watch parses only that (json_parse_kept). */
+const struct json_keep *verdict_keep(enum verdict_kind k);
 
 const char *verdict_name(enum verdict v);               /* "healthy", "failed", "progressing" */
 const char *verdict_status_name(enum verdict_status s); /* "ok", "progressing", "failed", "ignored" */

@@ -50,6 +50,50 @@ static void check_pruned(const cJSON *doc, const struct verdict_opts *o)
 	cJSON_Delete(pruned);
 }
 
+/*
+ * ... and as the watch hands objects over: each printed, parsed with
+ * verdict_keep (json_parse_kept) into exactly verdict_prune's tree, and
+ * given to the store (verdict_store_put_owned) without a copy.
+ */
+static void check_kept(const cJSON *doc, const struct verdict_opts *o, int comparable)
+{
+	struct verdict_store *st = verdict_store_new();
+	struct verdict_counts cnt;
+	struct verdict_result got;
+	size_t k;
+
+	assert_non_null(st);
+	for (k = 0; k < VERDICT_NKINDS; k++) {
+		const cJSON *it;
+		cJSON_ArrayForEach (it, rc_arr(doc, verdict_kinds[k].key)) {
+			char *text, *a, *b;
+			cJSON *kept, *pr;
+			if (!cJSON_IsObject(it))
+				continue;
+			text = cJSON_PrintUnformatted(it);
+			assert_non_null(text);
+			kept = json_parse_kept(text, strlen(text), verdict_keep((enum verdict_kind)k), 1u << 20, NULL);
+			pr = verdict_prune((enum verdict_kind)k, it);
+			assert_non_null(kept);
+			a = cJSON_PrintUnformatted(pr);
+			b = cJSON_PrintUnformatted(kept);
+			assert_string_equal(b, a);
+			assert_int_equal(verdict_store_put_owned(st, (enum verdict_kind)k, kept), 0);
+			cJSON_free(text);
+			cJSON_free(a);
+			cJSON_free(b);
+			cJSON_Delete(pr);
+		}
+	}
+	if (comparable) {
+		assert_int_equal(verdict_store_update(st, o, NULL, NULL, &cnt), 0);
+		assert_int_equal(verdict_store_result(st, &got), 0);
+		same_rows(&R, &got, "kept and owned");
+		verdict_result_free(&got);
+	}
+	verdict_store_free(st);
+}
+
 static void check_incremental(const cJSON *doc, const struct verdict_opts *o, int backwards)
 {
 	struct verdict_store *st = verdict_store_new();
@@ -131,6 +175,7 @@ static void run_full(const char *sq, const char *release, int64_t now, int64_t g
 	verdict_result_free(&R);
 	assert_int_equal(verdict_eval(doc, &o, &R), 0);
 	check_pruned(doc, &o);
+	check_kept(doc, &o, vc_comparable(doc));
 	if (vc_comparable(doc)) {
 		check_incremental(doc, &o, 1);
 		check_incremental(doc, &o, 0);

@@ -152,6 +152,75 @@ static void events_decoded(void **state)
 	assert_int_equal(r.stop, 1);
 }
 
+/* a spec with a keep: what the callback reads, plus what the watch reads itself */
+struct taken {
+	cJSON *kept[4];
+	size_t n;
+};
+
+static int take_cb(void *ctx, size_t idx, enum watch_event ev, const cJSON *obj)
+{
+	struct taken *t = ctx;
+	(void)idx;
+	if (ev == WATCH_ADDED || ev == WATCH_MODIFIED) {
+		cJSON *o = watch_take(obj);
+		assert_non_null(o);
+		assert_ptr_equal(o, obj);
+		assert_null(watch_take(obj)); /* once */
+		assert_true(t->n < 4);
+		t->kept[t->n++] = o;
+	}
+	return 0;
+}
+
+static void events_kept_and_taken(void **state)
+{
+	static const struct json_keep k_meta[] = {{"name", NULL}, {NULL, NULL}};
+	static const struct json_keep keep[] = {{"metadata", k_meta}, {NULL, NULL}};
+	struct watch_spec spec = {.path = "/api/v1/namespaces/x/pods", .what = "pods", .keep = keep};
+	struct watch_opts o = {0};
+	struct taken t = {0};
+	struct kube_error err = {0};
+	struct wrun r = {.opts = &o, .cb = take_cb, .ctx = &t, .err = &err};
+	struct wstate w = {.spec = &spec, .run = &r};
+	char l1[] = "{\"type\":\"ADDED\",\"object\":{\"spec\":{\"x\":[1,2]},\"metadata\":{\"managedFields\":[{}],"
+	            "\"name\":\"a\",\"resourceVersion\":\"10\"}}}";
+	char bm[] = "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"15\"}}}";
+	char gone[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"message\":\"too old\"}}";
+	char list[] = "{\"metadata\":{\"resourceVersion\":\"20\",\"continue\":\"\"},\"items\":[{\"metadata\":"
+	              "{\"name\":\"b\",\"uid\":\"u\"}},{\"metadata\":{\"name\":\"c\"},\"status\":{}}]}";
+	char *out;
+	size_t i;
+	(void)state;
+
+	assert_int_equal(envelope_keeps(&w), 0);
+	assert_int_equal(watch_line(&w, l1, strlen(l1)), 0);
+	assert_string_equal(w.rv, "10"); /* the keep has no resourceVersion: the watch adds it */
+	assert_int_equal(t.n, 1);
+	out = cJSON_PrintUnformatted(t.kept[0]);
+	assert_string_equal(out, "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"10\"}}");
+	cJSON_free(out);
+	assert_int_equal(watch_line(&w, bm, strlen(bm)), 0);
+	assert_string_equal(w.rv, "15");
+	assert_int_equal(watch_line(&w, gone, strlen(gone)), 1);
+	assert_int_equal(w.gone, 1); /* an ERROR's code is read though the keep has none */
+	/* a list: items kept, taken one by one while the list is walked */
+	w.body.data = list;
+	w.body.len = strlen(list);
+	list_done(&r, &w);
+	w.body.data = NULL;
+	w.body.len = 0;
+	assert_string_equal(w.rv, "20");
+	assert_int_equal(t.n, 3);
+	assert_string_equal(json_str(t.kept[1], "metadata.name"), "b");
+	assert_null(json_path(t.kept[1], "metadata.uid"));
+	assert_string_equal(json_str(t.kept[2], "metadata.name"), "c");
+	assert_null(json_path(t.kept[2], "status"));
+	for (i = 0; i < t.n; i++)
+		cJSON_Delete(t.kept[i]);
+	free(w.keeps);
+}
+
 static void backoff_bounds(void **state)
 {
 	struct kube_client kc;
@@ -436,6 +505,7 @@ int main(void)
 	    cmocka_unit_test(framing_split_anywhere),
 	    cmocka_unit_test(framing_caps_and_stops),
 	    cmocka_unit_test(events_decoded),
+	    cmocka_unit_test(events_kept_and_taken),
 	    cmocka_unit_test(backoff_bounds),
 	    cmocka_unit_test(retry_after),
 	    cmocka_unit_test(status_classification),
