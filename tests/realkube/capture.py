@@ -536,7 +536,7 @@ def job_partly_complete(rk, ns):
     """completions 2, parallelism 1: the first pod succeeded, the second is
     running: succeeded 1 < completions 2 and no terminal condition. One
     success is not the Job's success: progressing."""
-    rk.put_object(job("migrate", ns, sim(exit_after="4s", exit="0"), completions=2, parallelism=1))
+    rk.put_object(job("migrate", ns, sim(exit_after="6s", exit="0"), completions=2, parallelism=1))
     yield "succeeded 1, active 1", lambda s: one(s, "jobs", "migrate") and \
         one(s, "jobs", "migrate")["status"].get("succeeded") == 1 and \
         one(s, "jobs", "migrate")["status"].get("active") == 1 and \
@@ -549,10 +549,10 @@ def job_onfailure_retrying(rk, ns):
     """restartPolicy OnFailure, backoffLimit 6: the container exited 1 twice
     or more and the kubelet restarts it with back-off (CrashLoopBackOff): these
     restarts are the Job's retries, counted against backoffLimit, and the
-    fifth attempt would succeed. The Job has no terminal condition: the Job
+    sixth attempt would succeed. The Job has no terminal condition: the Job
     controller decides when the retries are exhausted (JobSpec.backoffLimit),
     so the release is progressing, not failed."""
-    j = job("migrate", ns, sim(exit="1,1,1,1,0"), backoff=6)
+    j = job("migrate", ns, sim(exit="1,1,1,1,1,0"), backoff=6)
     j["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
     rk.put_object(j)
     yield "CrashLoopBackOff between retries", lambda s: pods_of(s, "migrate-") and \
