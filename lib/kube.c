@@ -28,6 +28,13 @@
 #define KUBE_BACKOFF_BASE_MS 200
 #define KUBE_BACKOFF_CAP_MS 10000
 
+/* How requests reach a server named by tls-server-name (see tls_route_init). */
+struct tls_route {
+	char *url_base;                /* server URL, host = tls-server-name */
+	char *host_hdr;                /* "Host: " + the server URL's host[:port] */
+	struct curl_slist *connect_to; /* "::REALHOST:REALPORT" */
+};
+
 struct kube_client {
 	struct kube_config cfg;
 	CURL *easy; /* reused by kube_request: keeps the connection alive */
@@ -39,7 +46,7 @@ struct kube_client {
 	uint64_t rng;
 	int64_t deadline_ms; /* of the current operation, bounds exec plugins (0 = none) */
 	int exec_worked;     /* the exec plugin gave a credential at least once */
-	int warned_tls_name;
+	struct tls_route route;
 	struct kcfg_exec_run bg; /* an exec plugin run by kube_refresh_async */
 	int bg_running;
 };
@@ -117,6 +124,126 @@ void kbuf_free(struct kbuf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->toobig = 0;
+}
+
+/* ---- tls-server-name ---------------------------------------------------- */
+
+/*
+ * tls-server-name (client-go's tls.Config.ServerName): the name the API
+ * server's certificate must carry, and the SNI to send, when the URL's host
+ * is not it (a server reached by IP, through a tunnel, or behind a front end
+ * that routes by SNI). libcurl has no option for that name alone, so the
+ * request URL carries tls-server-name as its host - libcurl then sends it
+ * as SNI (also when the real host is an IP, which gets none) and verifies
+ * the certificate against it, with every TLS backend - while
+ * CURLOPT_CONNECT_TO sends the connection (a proxy's CONNECT too) to the
+ * server URL's real host and port, and an explicit Host header keeps the
+ * server URL's host:port, as client-go sends it. kube_setup_easy is the one
+ * place a request URL is built, so lists, watches and one-off requests all
+ * take this route.
+ * Limit: a NO_PROXY from the environment is matched against
+ * tls-server-name, not the real host (libcurl matches the URL's host).
+ */
+static char *str_cat4(const char *a, const char *b, const char *c, const char *d)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 1;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s%s%s%s", a, b, c, d);
+	return s;
+}
+
+static void tls_route_free(struct tls_route *r)
+{
+	free(r->url_base);
+	free(r->host_hdr);
+	curl_slist_free_all(r->connect_to);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Build the route for tls-server-name (nothing to do without one, or for http://). */
+static int tls_route_init(const struct kube_config *c, struct tls_route *r, struct kube_error *err)
+{
+	const char *tsn = c->tls_server_name;
+	CURLU *u = NULL;
+	char *host = NULL, *port = NULL, *rport = NULL, *url = NULL, *name = NULL, *ct = NULL;
+	struct curl_slist *l;
+	size_t n;
+	int rc = KUBE_OK;
+
+	memset(r, 0, sizeof(*r));
+	if (!tsn || !*tsn || strncmp(c->server, "https://", 8) != 0)
+		return KUBE_OK;
+	if (!(u = curl_url()))
+		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, c->server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &rport, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		rc = kerr(err, KUBE_ECONFIG, 0, "%s: the server URL cannot be parsed", c->source);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+		port = NULL; /* none written: the Host header has none either */
+	/* an IPv6 literal is a URL host in brackets */
+	name = strchr(tsn, ':') && tsn[0] != '[' ? str_cat4("[", tsn, "]", "") : strdup(tsn);
+	if (!name) {
+		rc = kerr(err, KUBE_ENOMEM, 0, "out of memory");
+		goto out;
+	}
+	if (strcasecmp(name, host) == 0)
+		goto out; /* the URL already names it */
+	if (strpbrk(tsn, "/?#@ ") || curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+		char shown[256];
+		log_sanitize(shown, sizeof(shown), tsn, 0);
+		rc = kerr(err, KUBE_ECONFIG, 0, "%s: tls-server-name \"%s\" is not a host name", c->source, shown);
+		goto out;
+	}
+	n = strlen(url);
+	while (n && url[n - 1] == '/')
+		url[--n] = '\0'; /* paths are appended with their leading '/' */
+	r->url_base = strdup(url);
+	r->host_hdr = str_cat4("Host: ", host, port ? ":" : "", port ? port : "");
+	ct = str_cat4("::", host, ":", rport);
+	l = ct ? curl_slist_append(NULL, ct) : NULL;
+	r->connect_to = l;
+	if (!r->url_base || !r->host_hdr || !l) {
+		tls_route_free(r);
+		rc = kerr(err, KUBE_ENOMEM, 0, "out of memory");
+	}
+out:
+	free(ct);
+	free(name);
+	curl_free(url);
+	curl_free(host);
+	curl_free(port);
+	curl_free(rport);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/*
+ * Does the certificate DNS name pat (maybe "*.example.com") match name?
+ * Unused since libcurl verifies against tls-server-name itself (above);
+ * kept until its unit test in tests/unit/test_watch.c goes.
+ */
+int kube_dns_name_match(const char *pat, size_t plen, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *dot;
+
+	if (plen > 2 && pat[0] == '*' && pat[1] == '.') {
+		/* a wildcard stands for exactly one leftmost label */
+		dot = strchr(name, '.');
+		if (!dot || dot == name)
+			return 0;
+		name = dot;
+		nlen = strlen(dot);
+		pat++;
+		plen--;
+	}
+	return plen == nlen && strncasecmp(pat, name, nlen) == 0;
 }
 
 /* ---- credentials --------------------------------------------------------- */
@@ -276,6 +403,11 @@ int kube_client_new(const struct kube_conn_opts *opts, struct kube_client **out,
 		kube_client_free(kc);
 		return kerr(err, KUBE_ENOMEM, 0, "cannot initialise libcurl");
 	}
+	rc = tls_route_init(&kc->cfg, &kc->route, err);
+	if (rc != KUBE_OK) {
+		kube_client_free(kc);
+		return rc;
+	}
 	kc->rng = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)kc;
 	if (!kc->cfg.has_exec) {
 		/* token files are read now so a missing file is a config error (78) */
@@ -306,6 +438,7 @@ void kube_client_free(struct kube_client *kc)
 		kcfg_exec_abort(&kc->bg);
 	if (kc->easy)
 		curl_easy_cleanup(kc->easy);
+	tls_route_free(&kc->route);
 	set_token(kc, NULL);
 	free(kc->exec_cert);
 	if (kc->exec_key)
@@ -350,107 +483,6 @@ int64_t kube_set_deadline(struct kube_client *kc, int64_t deadline_ms)
 }
 
 /*
- * tls-server-name (client-go's tls.Config.ServerName): the name the API
- * server's certificate must carry when the URL's host does not (a server
- * reached by IP or through a tunnel). libcurl 8.14 has no option for it -
- * its maintainers point at --resolve/--connect-to, which would change the
- * URL host, the Host header and what a proxy is asked to CONNECT to - so
- * the static (mbedTLS) build checks the name itself: CURLOPT_SSL_CTX_FUNCTION
- * installs a verify callback that drops mbedTLS's verdict on the URL host
- * for the leaf certificate and matches its subjectAltNames against the
- * configured name instead; the chain is still verified against the CA.
- * Limit: the SNI sent is still the URL's host (none for an IP), so a
- * front end that routes by SNI does not see the name.
- */
-#if defined(__has_include)
-#if __has_include(<mbedtls/ssl.h>)
-#define KUBE_TLS_MBEDTLS 1
-#endif
-#endif
-
-/* Does a DNS pattern from a certificate (maybe "*.example.com") match name? */
-int kube_dns_name_match(const char *pat, size_t plen, const char *name)
-{
-	size_t nlen = strlen(name);
-	const char *dot;
-
-	if (plen > 2 && pat[0] == '*' && pat[1] == '.') {
-		/* a wildcard stands for exactly one leftmost label */
-		dot = strchr(name, '.');
-		if (!dot || dot == name)
-			return 0;
-		name = dot;
-		nlen = strlen(dot);
-		pat++;
-		plen--;
-	}
-	return plen == nlen && strncasecmp(pat, name, nlen) == 0;
-}
-
-#ifdef KUBE_TLS_MBEDTLS
-#include <arpa/inet.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
-
-static int crt_has_name(const mbedtls_x509_crt *crt, const char *name)
-{
-	const mbedtls_x509_sequence *cur;
-	unsigned char ip[16];
-	size_t iplen = inet_pton(AF_INET, name, ip) == 1 ? 4 : inet_pton(AF_INET6, name, ip) == 1 ? 16 : 0;
-	int found = 0;
-
-	for (cur = &crt->subject_alt_names; cur && !found; cur = cur->next) {
-		mbedtls_x509_subject_alternative_name san;
-		const mbedtls_x509_buf *v;
-
-		if (!cur->buf.p || mbedtls_x509_parse_subject_alt_name(&cur->buf, &san) != 0)
-			continue;
-		v = &san.san.unstructured_name;
-		if (san.type == MBEDTLS_X509_SAN_DNS_NAME && !iplen)
-			found = kube_dns_name_match((const char *)v->p, v->len, name);
-		else if (san.type == MBEDTLS_X509_SAN_IP_ADDRESS && iplen)
-			found = v->len == iplen && memcmp(v->p, ip, iplen) == 0;
-		mbedtls_x509_free_subject_alt_name(&san);
-	}
-	return found;
-}
-
-static int tls_name_verify(void *ud, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
-{
-	if (depth == 0) {
-		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
-		if (!crt_has_name(crt, ud))
-			*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	}
-	return 0;
-}
-
-static CURLcode tls_name_ctx(CURL *h, void *ssl_conf, void *ud)
-{
-	(void)h;
-	mbedtls_ssl_conf_verify(ssl_conf, tls_name_verify, ud);
-	return CURLE_OK;
-}
-#endif
-
-/* 0, or -1 when this build cannot honour tls-server-name. */
-static int set_tls_server_name(CURL *h, const char *name)
-{
-#ifdef KUBE_TLS_MBEDTLS
-	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-
-	if (v->ssl_version && strncmp(v->ssl_version, "mbedTLS", 7) == 0 &&
-	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, tls_name_ctx) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, name) == CURLE_OK)
-		return 0;
-#else
-	(void)h;
-	(void)name;
-#endif
-	return -1;
-}
-
-/*
  * libcurl opens its sockets without close-on-exec: an exec plugin or the
  * migration command would inherit the API connection (issue 15 item 9).
  */
@@ -462,7 +494,7 @@ static int sock_cloexec(void *ud, curl_socket_t fd, curlsocktype purpose)
 	return CURL_SOCKOPT_OK;
 }
 
-/* TLS: verification, CA, tls-server-name, client certificate. */
+/* TLS: verification, CA, client certificate. */
 static void setup_tls(struct kube_client *kc, CURL *h)
 {
 	struct kube_config *c = &kc->cfg;
@@ -474,13 +506,6 @@ static void setup_tls(struct kube_client *kc, CURL *h)
 		blob.data = c->ca;
 		blob.len = c->ca_len;
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-	}
-	if (c->tls_server_name && !c->insecure && set_tls_server_name(h, c->tls_server_name) < 0 &&
-	    !kc->warned_tls_name) {
-		kc->warned_tls_name = 1;
-		log_warn("%s: tls-server-name is not supported by this build (its libcurl is not built with "
-		         "mbedTLS); the certificate is verified against the server URL's host",
-		         c->source);
 	}
 	if (c->cert || kc->exec_cert) {
 		/* mbedTLS tells PEM from DER itself, OpenSSL (host builds) must be told */
@@ -506,7 +531,7 @@ static int hdr_add(struct curl_slist **l, const char *line)
 	return 0;
 }
 
-/* Authorization, Accept, Content-Type. Returns 0 or -1 (out of memory). */
+/* Authorization, Accept, Host (tls-server-name), Content-Type. Returns 0 or -1 (out of memory). */
 static int setup_headers(struct kube_client *kc, CURL *h, const char *accept, const char *content_type,
                          struct curl_slist **hdrs)
 {
@@ -529,6 +554,8 @@ static int setup_headers(struct kube_client *kc, CURL *h, const char *accept, co
 	}
 	snprintf(line, sizeof(line), "Accept: %s", accept ? accept : "application/json");
 	bad |= hdr_add(hdrs, line);
+	if (kc->route.host_hdr)
+		bad |= hdr_add(hdrs, kc->route.host_hdr);
 	if (content_type) {
 		snprintf(line, sizeof(line), "Content-Type: %s", content_type);
 		bad |= hdr_add(hdrs, line);
@@ -543,7 +570,8 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
                     const char *accept, struct curl_slist **hdrs, struct kube_error *err)
 {
 	struct kube_config *c = &kc->cfg;
-	size_t ulen = strlen(c->server) + strlen(path) + 1;
+	const char *base = kc->route.url_base ? kc->route.url_base : c->server;
+	size_t ulen = strlen(base) + strlen(path) + 1;
 	char *url;
 	int rc;
 
@@ -554,9 +582,11 @@ int kube_setup_easy(struct kube_client *kc, CURL *h, const char *method, const c
 	url = malloc(ulen);
 	if (!url)
 		return kerr(err, KUBE_ENOMEM, 0, "out of memory");
-	snprintf(url, ulen, "%s%s", c->server, path);
+	snprintf(url, ulen, "%s%s", base, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	free(url);
+	if (kc->route.connect_to)
+		curl_easy_setopt(h, CURLOPT_CONNECT_TO, kc->route.connect_to);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sock_cloexec);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -5,7 +5,8 @@
 - A TLS verification failure is fatal, says so clearly, and exits 78.
 - A kubeconfig that would send a bearer token over plain http:// is refused
   (78) before any request is made.
-- Issue 15: tls-server-name is honoured; credentials in the server URL are
+- Issue 15: tls-server-name is the SNI and the verified name (the Host
+  header and the address stay the server URL's); credentials in the server URL are
   refused and never printed; a redirect or a 204 from the "API server" is
   its misconfiguration (69), a malformed URL a configuration error (78) at
   once; a FIFO as CA path fails at once; a hanging exec plugin is bounded by
@@ -16,7 +17,10 @@ import base64
 import http.server
 import json
 import os
+import re
+import select
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -177,6 +181,119 @@ class FixedAnswer(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class SniFront:
+    """A TLS front end for the API server whose certificate (own CA) names
+    only `name`: it records the SNI of every connection (None when none was
+    sent) and the request line and Host header of every request, and relays
+    the bytes to the API server on upstream_port."""
+
+    def __init__(self, tmp, name, upstream_port):
+        d = tempfile.mkdtemp(prefix="sni-", dir=tmp)
+        self.ca_file, crt, key = make_server_cert(d, name)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(crt, key)
+        self.ctx.sni_callback = self._sni
+        self.up_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.up_ctx.check_hostname = False
+        self.up_ctx.verify_mode = ssl.CERT_NONE
+        self.upstream_port = upstream_port
+        self.lock = threading.Lock()
+        self.snis, self.streams = [], []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _sni(self, sslobj, server_name, ctx):
+        with self.lock:
+            self.snis.append(server_name)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(c,), daemon=True).start()
+
+    def _relay(self, raw):
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()  # the client refused the certificate
+            return
+        buf = bytearray()
+        with self.lock:
+            self.streams.append(buf)
+        try:
+            u = self.up_ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.upstream_port)))
+        except OSError:
+            c.close()
+            return
+        with c, u:
+            while not self.closed:
+                ready = [s for s in (c, u) if s.pending()] or select.select([c, u], [], [], 0.5)[0]
+                for s in ready:
+                    try:
+                        data = s.recv(65536)
+                    except ssl.SSLWantReadError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        return
+                    if s is c:
+                        with self.lock:
+                            buf += data
+                    try:
+                        (u if s is c else c).sendall(data)
+                    except OSError:
+                        return
+
+    def seen(self):
+        """(SNI per connection, [(request line, Host header)] per request)."""
+        reqs = []
+        with self.lock:
+            snis = list(self.snis)
+            streams = [bytes(b) for b in self.streams]
+        for b in streams:
+            for m in re.finditer(rb"(?m)^((?:GET|PUT|POST|PATCH|DELETE) [^\r\n]*)\r\n(.*?)\r\n\r\n", b, re.S):
+                host = re.search(rb"(?im)^host: *([^\r\n]*)", m.group(2))
+                reqs.append((m.group(1).decode(), host.group(1).decode() if host else None))
+        return snis, reqs
+
+    def wait_for(self, pred, timeout=15):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if any(pred(line) for line, _ in self.seen()[1]):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("no matching request reached the front end")
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+def make_server_cert(d, name):
+    """CA and a server certificate (EC P-256) whose only name is `name`."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ca_key, ca, key, csr, crt, ext = (os.path.join(d, n) for n in
+                                      ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt", "srv.ext"))
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key,
+         "-out", ca, "-days", "30", "-subj", "/CN=sni-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=%s" % name)
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s\n" % name)
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "30",
+         "-extfile", ext)
+    return ca, crt, key
+
+
 class Issue15(unittest.TestCase):
     """Connection hardening of issue 15 (items 2, 3, 10, 12, 15)."""
 
@@ -200,24 +317,62 @@ class Issue15(unittest.TestCase):
         return "    token: %s\n" % self.ks.admin_token
 
     def test_tls_server_name(self):
-        ks = self.ks
-        good = self.write("sni-good", cluster_kubeconfig(ks.server, ks.ca_file, self.token_user(),
-                                                          "    tls-server-name: kubernetes.default.svc\n"))
-        bad = self.write("sni-bad", cluster_kubeconfig(ks.server, ks.ca_file, self.token_user(),
-                                                        "    tls-server-name: not-the-apiserver.invalid\n"))
-        r = run([WFJ, "--kubeconfig", good, "--timeout", "0", "no-such-job"])
-        if "not supported by this build" in r.stderr:
-            # binaries linked with the host's OpenSSL libcurl (ASan, valgrind builds)
-            self.skipTest("tls-server-name needs the static mbedTLS build")
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertNotIn("not supported", r.stderr)
-        # the certificate (127.0.0.1, kubernetes.default.svc, ...) does not name it
-        for argv in ([WFJ, "--kubeconfig", bad, "--timeout", "20s", "j"],
-                     [RC, "--kubeconfig", bad, "--timeout", "20s", "rel"]):
-            with self.subTest(binary=os.path.basename(argv[0])):
-                r = run(argv, timeout=60)
-                self.assertEqual(r.returncode, 78, r.stderr)
-                self.assertIn("TLS verification", r.stderr)
+        """tls-server-name is the SNI sent and the name the certificate is
+        verified against (client-go's tls.Config.ServerName), while the
+        connection goes to the server URL's address and the Host header stays
+        its host:port. The front end's certificate names only
+        api.sni-test.example, and the URL's host is an IP (no SNI of its
+        own): the list and watch of wait-for-job and the one-off requests of
+        migrate-runner's record write must all arrive with that SNI."""
+        ks, name = self.ks, "api.sni-test.example"
+        front = SniFront(self.tmp, name, ks.api_port)
+        self.addCleanup(front.close)
+        url = "https://127.0.0.1:%d" % front.port
+
+        def cfg(fname, extra):
+            return self.write(fname, cluster_kubeconfig(url, front.ca_file, self.token_user(), extra))
+        good = cfg("sni-good", "    tls-server-name: %s\n" % name)
+        ks.apply(job("sni-watch"))
+        p = start([WFJ, "--kubeconfig", good, "--timeout", "30s", "sni-watch"])
+        try:
+            front.wait_for(lambda line: "watch=1" in line and "sni-watch" in line)
+            ks.patch_status("batch/v1", "Job", "default", "sni-watch", COMPLETE)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        r = run([MR, "--kubeconfig", good, "--record", "sni-rec", "--record-key", "sni-1", "--", "true"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        status, _, body = ks.api("GET", "/api/v1/namespaces/default/configmaps/sni-rec")
+        self.assertEqual(status, 200, body)
+        self.assertIn("sni-1", json.loads(body)["data"])
+        conns, reqs = front.seen()
+        self.assertGreaterEqual(len(conns), 2, conns)
+        self.assertEqual(set(conns), {name}, "SNI sent")
+        self.assertTrue(any("watch=1" in line for line, _ in reqs), reqs)
+        self.assertTrue(any(line.startswith("PUT ") or line.startswith("POST ") for line, _ in reqs), reqs)
+        self.assertEqual({host for _, host in reqs}, {"127.0.0.1:%d" % front.port}, "Host headers")
+
+        # a name the certificate does not carry fails verification (78; the
+        # runner keeps its command's exit code and says the record is not
+        # written), and so does the URL's own host: the certificate really
+        # names only `name`
+        wrong = cfg("sni-wrong", "    tls-server-name: other.sni-test.example\n")
+        plain = cfg("sni-none", "")
+        for path, tsn in ((wrong, "other.sni-test.example"), (plain, None)):
+            for argv, code in (([WFJ, "--kubeconfig", path, "--timeout", "20s", "j"], 78),
+                               ([RC, "--kubeconfig", path, "--timeout", "20s", "rel"], 78),
+                               ([MR, "--kubeconfig", path, "--record", "r", "--record-key", "k", "--", "true"], 0)):
+                with self.subTest(tls_server_name=tsn, binary=os.path.basename(argv[0])):
+                    before = len(front.seen()[0])
+                    r = run(argv, timeout=60)
+                    self.assertEqual(r.returncode, code, r.stderr)
+                    self.assertIn("TLS verification", r.stderr)
+                    if code == 0:
+                        self.assertIn("FAILED to record the outcome", r.stderr)
+                    if tsn:
+                        self.assertEqual(set(front.seen()[0][before:]), {tsn})
 
     def test_credentials_in_server_url(self):
         port = self.ks.api_port

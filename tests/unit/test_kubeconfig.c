@@ -1,7 +1,8 @@
 /*
  * Unit tests: lib/kubeconfig.c - real-world kubeconfig shapes (EKS and GKE
  * exec plugins, client certificates, several contexts), malformed files,
- * ExecCredential parsing and running a plugin.
+ * ExecCredential parsing and running a plugin; the tls-server-name route
+ * (lib/kube.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include "../../lib/json.c"
 #include "../../lib/log.c"
 #include "../../lib/kubeconfig.c"
+#include "../../lib/kube.c"
 
 static char tmpdir[64];
 
@@ -525,6 +527,48 @@ static void base64(void **state)
 	assert_int_equal(kcfg_b64decode("a", 1, &o, &n), -1);
 }
 
+/* tls-server-name: the URL's host becomes the name, the connection and the Host header keep the server's */
+static void route_for(const char *server, const char *tsn, int want_rc, const char *url, const char *host_hdr,
+                      const char *connect_to)
+{
+	char src[] = "kubeconfig k";
+	struct kube_config c = {.server = (char *)server, .tls_server_name = (char *)tsn, .source = src};
+	struct tls_route r;
+	struct kube_error err;
+
+	assert_int_equal(tls_route_init(&c, &r, &err), want_rc);
+	if (!url) {
+		assert_null(r.url_base);
+		assert_null(r.host_hdr);
+		assert_null(r.connect_to);
+		return;
+	}
+	assert_string_equal(r.url_base, url);
+	assert_string_equal(r.host_hdr, host_hdr);
+	assert_string_equal(r.connect_to->data, connect_to);
+	assert_null(r.connect_to->next);
+	tls_route_free(&r);
+}
+
+static void tls_server_name_route(void **state)
+{
+	(void)state;
+	route_for("https://10.0.0.1:6443", "kubernetes.default.svc", KUBE_OK, "https://kubernetes.default.svc:6443",
+	          "Host: 10.0.0.1:6443", "::10.0.0.1:6443");
+	/* no port written: none in the Host header, the scheme's to connect to; a path prefix stays */
+	route_for("https://[fd00::1]/k8s/clusters/c-1", "api.example", KUBE_OK, "https://api.example/k8s/clusters/c-1",
+	          "Host: [fd00::1]", "::[fd00::1]:443");
+	route_for("https://lb.example:443", "fd00::2", KUBE_OK, "https://[fd00::2]:443", "Host: lb.example:443",
+	          "::lb.example:443");
+	/* nothing to change: no name, the same name, plain http (no TLS) */
+	route_for("https://10.0.0.1:6443", NULL, KUBE_OK, NULL, NULL, NULL);
+	route_for("https://API.example:6443", "api.example", KUBE_OK, NULL, NULL, NULL);
+	route_for("http://127.0.0.1:8080", "api.example", KUBE_OK, NULL, NULL, NULL);
+	/* not a host name: a configuration error, not a request elsewhere */
+	route_for("https://10.0.0.1:6443", "evil.example/x", KUBE_ECONFIG, NULL, NULL, NULL);
+	route_for("https://10.0.0.1:6443", "user@evil.example", KUBE_ECONFIG, NULL, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +582,7 @@ int main(void)
 	    cmocka_unit_test(exec_plugin_bounded),
 	    cmocka_unit_test(hostile_shapes),
 	    cmocka_unit_test(base64),
+	    cmocka_unit_test(tls_server_name_route),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, setup, teardown);
