@@ -153,10 +153,17 @@ class Listener:
         self.sim.store.abort_watches()
 
     def stop_for(self, seconds):
+        # overlapping outages add up to the latest end: an earlier, shorter
+        # one must not bring the server back in the middle of a longer one
+        with self.lock:
+            self.down_until = max(getattr(self, "down_until", 0), time.monotonic() + seconds)
         self._drop_all()
 
         def restart():
             time.sleep(seconds)
+            with self.lock:
+                if time.monotonic() < self.down_until - 0.01:
+                    return       # a later outage's thread brings it back
             deadline = time.monotonic() + 10
             while not self.closed:
                 try:

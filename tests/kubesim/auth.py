@@ -24,10 +24,11 @@ class Auth:
         self.rbac = None       # callable(user, attrs) -> bool, set when RBAC is served (rbac.py)
         self.groups = {}       # certificate user -> its O groups
 
-    def add_token(self, user, token=None, rules=None, set_rules=False):
+    def add_token(self, user, token=None, rules=None, set_rules=False, ttl=None):
+        """ttl: seconds the token works (a short-lived exec-plugin credential); None = until rotated."""
         token = token or secrets.token_urlsafe(32)
         with self.lock:
-            self.tokens[token] = [user, None]
+            self.tokens[token] = [user, time.time() + ttl if ttl is not None else None]
             if set_rules or user not in self.rules:
                 self.rules[user] = rules
         return token

@@ -176,7 +176,8 @@ def _tokens(sim, body, q):
     if body.get("rbac"):     # authorise this user with the stored Roles/RoleBindings
         token = sim.auth.add_token(body["user"], body.get("token"), auth.RBAC, set_rules=True)
         return {"token": token, "user": body["user"]}
-    token = sim.auth.add_token(body["user"], body.get("token"), body.get("rules"), set_rules="rules" in body)
+    ttl = float(body["ttl_seconds"]) if body.get("ttl_seconds") is not None else None
+    token = sim.auth.add_token(body["user"], body.get("token"), body.get("rules"), set_rules="rules" in body, ttl=ttl)
     return {"token": token, "user": body["user"]}
 
 
