@@ -3,9 +3,13 @@
  * handle. The framing of the watch stream (newline-delimited JSON events,
  * arriving in arbitrary chunks) is bounded and fed straight from libcurl's
  * write callback, so an event is decoded the moment its last byte arrives.
+ * The loop is libcurl's socket interface: a wake-up touches only the
+ * connection that has data (curl_multi_perform would try every watch's
+ * socket, two system calls each, on every event of any of them).
  */
 #include "watch.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,7 @@
 #define WATCH_MIN_STREAM_MS 1000
 /* an object is at most ~1.5 MB in etcd: more values in one event is an attack */
 #define WATCH_MAX_EVENT_VALUES (256u << 10)
+#define WATCH_MAX_SOCKETS 64  /* a connection per spec, two while one connects (happy eyeballs) */
 #define WATCH_CRED_POLL_MS 20 /* while an exec plugin runs in the background */
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
@@ -50,6 +55,16 @@ struct wstate {
 	char errbuf[CURL_ERROR_SIZE];
 	struct kube_error last;
 	struct wrun *run;
+	/*
+	 * Its first request has an answer (or ended). Specs start in a chain,
+	 * each once the one before it is answered: by then that connection's
+	 * TLS session ticket is in the multi handle's cache, and the next
+	 * connection resumes it instead of a full handshake (two ECDSA
+	 * verifications and an ECDH: ~50 M instructions with mbedTLS, more
+	 * than a thousand watch events cost). TLS 1.3 tickets are single-use,
+	 * and servers send one or two per handshake: hence a chain.
+	 */
+	int answered;
 	struct json_keep *keeps; /* spec->keep in its envelopes (envelope_keeps); NULL: parse all */
 	const struct json_keep *line_keep, *list_keep;
 };
@@ -62,6 +77,9 @@ struct wrun {
 	int stop; /* 1 ok, -1 cancelled, -2 fatal (err set) */
 	struct kube_error *err;
 	CURLM *multi;
+	struct pollfd pfd[WATCH_MAX_SOCKETS]; /* what libcurl asks us to poll (on_socket) */
+	size_t npfd;
+	int64_t curl_at; /* kube_now_ms when libcurl wants its timeout action; -1: never (on_timer) */
 };
 
 /*
@@ -205,6 +223,7 @@ static size_t watch_write(char *p, size_t sz, size_t n, void *ud)
 
 	if (w->run->stop)
 		return 0;
+	w->answered = 1;
 	if (w->phase == W_LIST)
 		return kbuf_append(&w->body, p, len) < 0 ? 0 : len;
 	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
@@ -494,6 +513,7 @@ static void transfer_done(struct wrun *r, struct wstate *w, CURLcode cc)
 	struct kube_error e;
 	int64_t lasted = kube_now_ms() - w->started_ms;
 
+	w->answered = 1;
 	curl_multi_remove_handle(r->multi, w->h);
 	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
 	memset(&e, 0, sizeof(e));
@@ -567,13 +587,48 @@ static int run_ticks(struct wrun *r, int64_t now, int64_t *next_tick)
 	return r->stop != 0;
 }
 
-/* Drive the transfers once and handle the finished ones. */
-static void run_transfers(struct wrun *r)
+/* libcurl's CURLMOPT_SOCKETFUNCTION: the sockets to poll, and for what. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct wrun *r = userp;
+	size_t i;
+
+	(void)easy;
+	(void)socketp;
+	for (i = 0; i < r->npfd && r->pfd[i].fd != s; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < r->npfd)
+			r->pfd[i] = r->pfd[--r->npfd];
+		return 0;
+	}
+	if (i == r->npfd) {
+		if (r->npfd == WATCH_MAX_SOCKETS)
+			return -1; /* libcurl fails the transfers: never with our few specs */
+		r->npfd++;
+		r->pfd[i].fd = s;
+	}
+	r->pfd[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+	r->pfd[i].revents = 0;
+	return 0;
+}
+
+/* libcurl's CURLMOPT_TIMERFUNCTION: when to give it CURL_SOCKET_TIMEOUT. */
+static int on_timer(CURLM *multi, long ms, void *userp)
+{
+	struct wrun *r = userp;
+
+	(void)multi;
+	r->curl_at = ms < 0 ? -1 : kube_now_ms() + ms;
+	return 0;
+}
+
+/* Handle the transfers that finished. */
+static void reap_transfers(struct wrun *r)
 {
 	CURLMsg *m;
-	int running, msgs;
+	int msgs;
 
-	curl_multi_perform(r->multi, &running);
 	while ((m = curl_multi_info_read(r->multi, &msgs))) {
 		struct wstate *w = NULL;
 		if (m->msg != CURLMSG_DONE)
@@ -584,6 +639,46 @@ static void run_transfers(struct wrun *r)
 	}
 }
 
+/* libcurl's timeout action, when due: connects, transfers just added, its own timeouts. */
+static void run_timeouts(struct wrun *r)
+{
+	int running;
+
+	if (r->curl_at < 0 || kube_now_ms() < r->curl_at)
+		return;
+	r->curl_at = -1; /* on_timer may set the next one during the call */
+	curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	reap_transfers(r);
+}
+
+/* Poll the sockets until timeout_ms, and give libcurl the ones that are ready. */
+static void wait_sockets(struct wrun *r, int timeout_ms)
+{
+	struct {
+		curl_socket_t fd;
+		int ev;
+	} ready[WATCH_MAX_SOCKETS];
+	size_t i, n = 0;
+	int running;
+
+	if (poll(r->pfd, (nfds_t)r->npfd, timeout_ms) <= 0)
+		return; /* timeout, or a signal: the loop looks at the time and its flags */
+	/* on_socket changes pfd during the calls: collect first */
+	for (i = 0; i < r->npfd; i++) {
+		short re = r->pfd[i].revents;
+		if (!re)
+			continue;
+		ready[n].fd = r->pfd[i].fd;
+		ready[n++].ev = ((re & (POLLIN | POLLHUP)) ? CURL_CSELECT_IN : 0) |
+		                ((re & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+		                ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0);
+		r->pfd[i].revents = 0;
+	}
+	for (i = 0; i < n && !r->stop; i++)
+		curl_multi_socket_action(r->multi, ready[i].fd, ready[i].ev, &running);
+	reap_transfers(r);
+}
+
 /* The earliest of: an idle spec's next start, the tick, wake_at, the deadline. */
 static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t nspecs, int64_t next_tick)
 {
@@ -591,7 +686,7 @@ static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t n
 	int64_t wake = INT64_MAX;
 	size_t i;
 
-	for (i = 0; i < nspecs; i++)
+	for (i = 0; i < nspecs && (i == 0 || ws[i - 1].answered); i++) /* the chain (answered) */
 		if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
 			wake = ws[i].next_ms;
 	if (next_tick && next_tick < wake)
@@ -705,13 +800,19 @@ static void states_free(struct wrun *r, struct wstate *ws, size_t nspecs)
 int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nspecs, const struct watch_opts *opts,
               watch_cb cb, void *ctx, struct kube_error *err)
 {
-	struct wrun r = {.kc = kc, .opts = opts, .cb = cb, .ctx = ctx, .err = err};
+	struct wrun r = {.kc = kc, .opts = opts, .cb = cb, .ctx = ctx, .err = err, .curl_at = -1};
 	struct wstate *ws;
 	int64_t next_tick = opts->tick_ms > 0 ? kube_now_ms() + opts->tick_ms : 0, outer_deadline;
 	size_t i;
 
 	memset(err, 0, sizeof(*err));
 	r.multi = curl_multi_init();
+	if (r.multi) {
+		curl_multi_setopt(r.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(r.multi, CURLMOPT_SOCKETDATA, &r);
+		curl_multi_setopt(r.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+		curl_multi_setopt(r.multi, CURLMOPT_TIMERDATA, &r);
+	}
 	ws = r.multi ? states_new(&r, specs, nspecs) : NULL;
 	if (!ws || r.stop) {
 		states_free(&r, ws, nspecs);
@@ -734,19 +835,21 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 		if (run_ticks(&r, now, &next_tick))
 			break;
 		for (i = 0; i < nspecs && !r.stop; i++)
-			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now)
+			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now && (i == 0 || ws[i - 1].answered))
 				wstart(&r, &ws[i]);
 		if (r.stop)
 			break;
-		run_transfers(&r);
+		run_timeouts(&r);
 		if (r.stop)
 			break;
 		now = kube_now_ms();
 		wake = next_wake(&r, ws, nspecs, next_tick);
+		if (r.curl_at >= 0 && r.curl_at < wake)
+			wake = r.curl_at;
 		if (wake <= now)
 			continue; /* something to start right away */
 		t = wake == INT64_MAX || wake - now > 60000 ? 60000 : wake - now;
-		curl_multi_poll(r.multi, NULL, 0, (int)t, NULL);
+		wait_sockets(&r, (int)t);
 	}
 	if (r.stop == -1)
 		err->rc = KUBE_ECANCELLED;
