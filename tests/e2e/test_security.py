@@ -28,7 +28,7 @@ import unittest
 
 import subprocess
 
-from mg import BIN, COMPLETE, SLOW, KubeSim, clean_env, job, kubesim_only, run, start
+from mg import BIN, COMPLETE, SLOW, T, KubeSim, clean_env, job, kubesim_only, run, start
 
 WFJ, MR, RC = BIN("wait-for-job"), BIN("migrate-runner"), BIN("release-check")
 
@@ -333,11 +333,11 @@ class Issue15(unittest.TestCase):
             return self.write(fname, cluster_kubeconfig(url, front.ca_file, self.token_user(), extra))
         good = cfg("sni-good", "    tls-server-name: %s\n" % name)
         ks.apply(job("sni-watch"))
-        p = start([WFJ, "--kubeconfig", good, "--timeout", "30s", "sni-watch"])
+        p = start([WFJ, "--kubeconfig", good, "--timeout", T("30s"), "sni-watch"])
         try:
             front.wait_for(lambda line: "watch=1" in line and "sni-watch" in line)
             ks.patch_status("batch/v1", "Job", "default", "sni-watch", COMPLETE)
-            out, err = p.communicate(timeout=30)
+            out, err = p.communicate(timeout=30 * SLOW)
         finally:
             if p.poll() is None:
                 p.kill()

@@ -216,17 +216,17 @@ class WaitForJob(unittest.TestCase):
         self.assertIn("job %s-b failed" % self.name, err)
 
     def test_selector_waits_for_at_least_one(self):
-        r = run(self.wfj("-l", "nothing=" + self.name, "--timeout", "1s"))
+        r = run(self.wfj("-l", "nothing=" + self.name, "--timeout", T("1s")))
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("no job matches nothing=%s yet" % self.name, r.stderr)
 
     def test_timeout(self):
         self.ks.apply(job(self.name))
         t = time.monotonic()
-        r = run(self.wfj(self.name, "--timeout", "1s"))
+        r = run(self.wfj(self.name, "--timeout", T("1s")))
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertLess(time.monotonic() - t, 5 * SLOW)
-        self.assertIn("timed out after 1s: job %s: running" % self.name, r.stderr)
+        self.assertIn("timed out after %s: job %s: running" % (T("1s"), self.name), r.stderr)
 
     def test_check_once(self):
         self.ks.apply(job(self.name))
