@@ -223,29 +223,6 @@ out:
 	return rc;
 }
 
-/*
- * Does the certificate DNS name pat (maybe "*.example.com") match name?
- * Unused since libcurl verifies against tls-server-name itself (above);
- * kept until its unit test in tests/unit/test_watch.c goes.
- */
-int kube_dns_name_match(const char *pat, size_t plen, const char *name)
-{
-	size_t nlen = strlen(name);
-	const char *dot;
-
-	if (plen > 2 && pat[0] == '*' && pat[1] == '.') {
-		/* a wildcard stands for exactly one leftmost label */
-		dot = strchr(name, '.');
-		if (!dot || dot == name)
-			return 0;
-		name = dot;
-		nlen = strlen(dot);
-		pat++;
-		plen--;
-	}
-	return plen == nlen && strncasecmp(pat, name, nlen) == 0;
-}
-
 /* ---- credentials --------------------------------------------------------- */
 
 static void set_token(struct kube_client *kc, char *tok)

@@ -88,13 +88,6 @@ int64_t kube_backoff_ms(struct kube_client *kc, unsigned n);
  */
 size_t kube_key_blob_len(const char *key, size_t len);
 
-/*
- * Does the certificate DNS name pat (plen bytes, maybe "*.example.com")
- * match name (tls-server-name)? Case-insensitive; a wildcard covers one
- * leftmost label.
- */
-int kube_dns_name_match(const char *pat, size_t plen, const char *name);
-
 /* Parse a Retry-After header value (seconds) into ms, or -1. */
 int64_t kube_parse_retry_after(const char *v, size_t len);
 

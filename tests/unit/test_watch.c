@@ -373,20 +373,6 @@ static void sanitize(void **state)
 	assert_non_null(strstr(e.message, "\\x1b]0;pwned"));
 }
 
-/* tls-server-name matching (issue 15 item 3) */
-static void dns_name_match(void **state)
-{
-	(void)state;
-	assert_true(kube_dns_name_match("kubernetes.default.svc", 22, "kubernetes.default.svc"));
-	assert_true(kube_dns_name_match("Kubernetes.Default.SVC", 22, "kubernetes.default.svc"));
-	assert_false(kube_dns_name_match("kubernetes.default", 18, "kubernetes.default.svc"));
-	assert_true(kube_dns_name_match("*.example.com", 13, "api.example.com"));
-	assert_false(kube_dns_name_match("*.example.com", 13, "a.b.example.com"));
-	assert_false(kube_dns_name_match("*.example.com", 13, "example.com"));
-	assert_false(kube_dns_name_match("*.example.com", 13, ".example.com"));
-	assert_false(kube_dns_name_match("api.example.com\0evil", 20, "api.example.com"));
-}
-
 static int64_t mono_now(void)
 {
 	struct timespec ts;
@@ -514,7 +500,6 @@ int main(void)
 	    cmocka_unit_test(exit_code_mapping),
 	    cmocka_unit_test(key_blob_len),
 	    cmocka_unit_test(sanitize),
-	    cmocka_unit_test(dns_name_match),
 	    cmocka_unit_test(exec_refresh_async),
 	};
 	log_init("test", LOG_TEXT, LOG_ERROR);
