@@ -6,6 +6,7 @@ Each test asserts the exact exit code and the key lines a user reads.
 import json
 import os
 import queue
+import shutil
 import signal
 import tempfile
 import threading
@@ -236,6 +237,31 @@ class WaitForJob(unittest.TestCase):
         self.ks.patch_status("batch/v1", "Job", "default", self.name, COMPLETE)
         r = run(self.wfj(self.name, "--timeout", "0"))
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_tls_without_aes_ni(self):
+        """mbedTLS's AES-NI code is built through intrinsics (lib/deps): it
+        must run only where the CPU has the instructions. Under qemu with a
+        CPU model without AES-NI, PCLMUL and SSSE3 none of them executes and
+        TLS still works (plain C AES); with every CPU feature they do."""
+        qemu = shutil.which("qemu-x86_64")
+        with open(WFJ, "rb") as f:
+            elf = f.read(4) == b"\x7fELF"
+        if not qemu or not elf or os.uname().machine != "x86_64":
+            self.skipTest("needs qemu-x86_64 (qemu-user) and the static x86_64 binary, not a wrapper")
+        self.ks.apply(job(self.name, status=COMPLETE))
+        seen = {}
+        with tempfile.TemporaryDirectory() as d:
+            for cpu in ("qemu64", "max"):
+                log = os.path.join(d, cpu + ".log")
+                r = run([qemu, "-cpu", cpu, "-d", "in_asm", "-D", log] + self.wfj(self.name, "--timeout", T("30s")),
+                        timeout=120 * SLOW)
+                self.assertEqual(r.returncode, 0, cpu + ": " + r.stderr)
+                self.assertIn("job %s succeeded" % self.name, r.stderr)
+                with open(log) as f:
+                    text = f.read()
+                seen[cpu] = {op for op in ("aesenc", "pclmulqdq", "pshufb") if op in text}
+        self.assertEqual(seen["qemu64"], set())
+        self.assertEqual(seen["max"], {"aesenc", "pclmulqdq", "pshufb"})
 
     # ---- resilience ---------------------------------------------------------
 
