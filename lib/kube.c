@@ -49,6 +49,8 @@ struct kube_client {
 	struct tls_route route;
 	struct kcfg_exec_run bg; /* an exec plugin run by kube_refresh_async */
 	int bg_running;
+	int64_t (*limit)(void *ctx); /* kube_set_limit */
+	void *limit_ctx;
 };
 
 int64_t kube_now_ms(void)
@@ -254,6 +256,20 @@ static char *jwt_subject(const char *tok)
 	return sub;
 }
 
+/* deadline (0 = none), brought forward by kube_set_limit's callback */
+static int64_t limited(struct kube_client *kc, int64_t deadline)
+{
+	int64_t l = kc->limit ? kc->limit(kc->limit_ctx) : 0;
+
+	return l > 0 && (!deadline || l < deadline) ? l : deadline;
+}
+
+void kube_set_limit(struct kube_client *kc, int64_t (*limit)(void *ctx), void *ctx)
+{
+	kc->limit = limit;
+	kc->limit_ctx = ctx;
+}
+
 /* Does the exec credential need the plugin: none yet, or about to expire? */
 static int exec_due(const struct kube_client *kc)
 {
@@ -344,14 +360,17 @@ int kube_refresh_credentials(struct kube_client *kc, int force, struct kube_erro
 		int64_t exp = 0;
 		int rc;
 
-		if (kc->bg_running) {
-			/* one is on its way (kube_refresh_async): finish it */
-			while ((rc = kcfg_exec_poll(c, &kc->bg, 50, &tok, &cert, &key, &exp, err)) == KCFG_EXEC_RUNNING)
-				;
-			kc->bg_running = 0;
-		} else {
-			rc = kcfg_run_exec(c, kc->deadline_ms, &tok, &cert, &key, &exp, err);
+		/* one may be on its way already (kube_refresh_async): finish it */
+		if (!kc->bg_running) {
+			rc = kcfg_exec_start(c, kc->deadline_ms, &kc->bg, err);
+			if (rc != KUBE_OK)
+				return exec_apply(kc, rc, NULL, NULL, NULL, 0, err);
+			kc->bg_running = 1;
 		}
+		/* a deadline brought forward meanwhile kills the plugin's group at once */
+		while ((rc = kcfg_exec_poll(c, &kc->bg, 50, &tok, &cert, &key, &exp, err)) == KCFG_EXEC_RUNNING)
+			kc->bg.deadline = limited(kc, kc->bg.deadline);
+		kc->bg_running = 0;
 		return exec_apply(kc, rc, tok, cert, key, exp, err);
 	}
 	return KUBE_OK;
@@ -727,7 +746,21 @@ int64_t kube_parse_retry_after(const char *v, size_t len)
 struct req_ctx {
 	struct kbuf body;
 	int64_t retry_after_ms;
+	struct kube_client *kc;
 };
+
+/* libcurl's progress callback: non-zero aborts the transfer (kube_set_limit) */
+static int req_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct req_ctx *ctx = ud;
+	int64_t d = limited(ctx->kc, ctx->kc->deadline_ms);
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return d && kube_now_ms() >= d;
+}
 
 static size_t req_write(char *p, size_t sz, size_t n, void *ud)
 {
@@ -782,6 +815,11 @@ static int kube_attempt(struct kube_client *kc, const struct req *rq, int64_t le
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, kube_retry_after_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &ctx->retry_after_ms);
+	if (kc->limit) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, req_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
 	                 (long)(left < KUBE_ATTEMPT_TIMEOUT_MS ? left : KUBE_ATTEMPT_TIMEOUT_MS));
 	if (rq->body) {
@@ -793,6 +831,9 @@ static int kube_attempt(struct kube_client *kc, const struct req *rq, int64_t le
 	if (cc == CURLE_WRITE_ERROR && ctx->body.toobig)
 		return kerr(err, KUBE_ETOOBIG, 0, "%s %s: response larger than %u MiB", rq->method, rq->path,
 		            KUBE_MAX_BODY >> 20);
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return kerr(err, KUBE_ETIMEOUT, 0, "%s %s: the deadline was brought forward; stopped", rq->method,
+		            rq->path);
 	if (cc != CURLE_OK)
 		return kube_curl_error(cc, errbuf, kc->cfg.server, err);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -808,6 +849,21 @@ static void sleep_ms(int64_t ms)
 
 	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* A retry's backoff, until *deadline at the latest, which kube_set_limit may bring forward. */
+static void backoff(struct kube_client *kc, int64_t wait, int64_t *deadline)
+{
+	int64_t end = kube_now_ms() + wait, left;
+
+	if (!kc->limit) {
+		sleep_ms(wait);
+		return;
+	}
+	while ((left = (end < *deadline ? end : *deadline) - kube_now_ms()) > 0) {
+		sleep_ms(left < 100 ? left : 100);
+		*deadline = limited(kc, *deadline);
+	}
 }
 
 /* The deadline passed: the last failure decides between unavailable and timed out. */
@@ -833,12 +889,15 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 	memset(err, 0, sizeof(*err));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.body.max = KUBE_MAX_BODY;
+	ctx.kc = kc;
 	if (resp)
 		memset(resp, 0, sizeof(*resp));
 	if (!deadline_ms)
 		deadline_ms = kube_now_ms() + KUBE_ATTEMPT_TIMEOUT_MS;
-	outer_deadline = kube_set_deadline(kc, deadline_ms);
+	outer_deadline = kc->deadline_ms;
 	for (;;) {
+		deadline_ms = limited(kc, deadline_ms);
+		kube_set_deadline(kc, deadline_ms);
 		left = deadline_ms - kube_now_ms();
 		if (left <= 0) {
 			rc = request_deadline(&rq, err);
@@ -862,7 +921,7 @@ int kube_request(struct kube_client *kc, const char *method, const char *path, c
 		if (wait > left)
 			wait = left > 0 ? left : 0;
 		log_debug("%s %s: %s; retrying in %lld ms", method, path, err->message, (long long)wait);
-		sleep_ms(wait);
+		backoff(kc, wait, &deadline_ms);
 	}
 	kube_set_deadline(kc, outer_deadline);
 	if (resp && (rc == KUBE_OK || ctx.body.data)) {

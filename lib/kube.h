@@ -56,6 +56,17 @@ struct kube_client;
 int kube_client_new(const struct kube_conn_opts *opts, struct kube_client **out, struct kube_error *err);
 void kube_client_free(struct kube_client *kc);
 
+/*
+ * A deadline that can come forward while a request is under way (a
+ * SIGTERM cuts migrate-runner's record write short): limit(ctx) returns an
+ * absolute deadline (kube_now_ms clock), or 0 for none, and every request
+ * of kc ends by the earlier of its own deadline and that one. It is asked
+ * while an exec plugin runs (every 50 ms), during a transfer (libcurl's
+ * progress callback) and during a retry's backoff (every 100 ms), on the
+ * thread that makes the request. NULL removes it.
+ */
+void kube_set_limit(struct kube_client *kc, int64_t (*limit)(void *ctx), void *ctx);
+
 /* Strings owned by the client. */
 const char *kube_namespace(const struct kube_client *kc);
 const char *kube_server(const struct kube_client *kc);

@@ -722,9 +722,21 @@ static void write_local(struct run *r)
  */
 static int64_t end_deadline(const struct config *c)
 {
-	int64_t t = sup_term_ms();
+	int64_t t = sup_check_term();
 
 	return t ? t + c->termination_grace_ms - END_MARGIN_MS : INT64_MAX;
+}
+
+/*
+ * kube_set_limit's callback for the requests after the command: a SIGTERM
+ * that comes while the record is being written (an exec plugin running, a
+ * slow server) cuts it short too, not only one that came before.
+ */
+static int64_t end_limit(void *ctx)
+{
+	int64_t end = end_deadline(ctx);
+
+	return end == INT64_MAX ? 0 : end;
 }
 
 static void store_record(struct run *r, int64_t end)
@@ -746,6 +758,7 @@ static void store_record(struct run *r, int64_t end)
 		return;
 	}
 	full = rec_json(&r->out, 1);
+	kube_set_limit(r->kc, end_limit, c);
 	rc = full ? rec_store(r->kc, &so, full, &err) : KUBE_ENOMEM;
 	if (rc == KUBE_OK)
 		log_info("recorded the outcome in ConfigMap %s/%s key %s", kube_namespace(r->kc), c->record,
@@ -792,6 +805,7 @@ static void release_lock(struct run *r, int64_t end)
 		return;
 	}
 	r->keeper = NULL;
+	kube_set_limit(r->lock_kc, end_limit, r->cfg); /* the lock is ours again: no other thread */
 	if (deadline - kube_now_ms() < 100)
 		log_warn("lock %s not released: no time left (it expires by itself)", r->cfg->lock);
 	else if (lock_release(r->lock, deadline, &err) != KUBE_OK)
@@ -805,7 +819,7 @@ static void finish(struct run *r)
 	compose(r);
 	write_local(r);
 	store_record(r, end);
-	release_lock(r, end);
+	release_lock(r, end_deadline(r->cfg)); /* a SIGTERM during the record counts */
 	/* last: the record write may go through the proxy */
 	if (r->cfg->have_sidecar)
 		sidecar_quit(&r->cfg->sidecar);

@@ -99,6 +99,19 @@ int sup_pending_signal(void) { return sup_term_sig; }
 
 int64_t sup_term_ms(void) { return sup_term_at; }
 
+int64_t sup_check_term(void)
+{
+	struct signalfd_siginfo si;
+
+	while (sup_sfd >= 0 && read(sup_sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (is_term_signal((int)si.ssi_signo) && !sup_term_at) {
+			sup_term_sig = (int)si.ssi_signo;
+			sup_term_at = sup_mono_ms();
+		}
+	}
+	return sup_term_at;
+}
+
 static void close_pair(int p[2])
 {
 	for (int i = 0; i < 2; i++)

@@ -47,6 +47,13 @@ int sup_pending_signal(void);
 int64_t sup_term_ms(void);
 
 /*
+ * After the command: read the signals that came meanwhile, without waiting
+ * and without reaping (an exec plugin is a child its own code waits for),
+ * and return sup_term_ms(). Not while sup_run runs.
+ */
+int64_t sup_check_term(void);
+
+/*
  * Write all of buf to fd within timeout_ms, never blocking longer (a pipe
  * or socket is made non-blocking meanwhile). Returns 0, or -1 when not all
  * of it could be written (stalled reader, broken pipe).

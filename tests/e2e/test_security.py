@@ -19,6 +19,7 @@ import json
 import os
 import re
 import select
+import signal
 import socket
 import ssl
 import tempfile
@@ -275,6 +276,21 @@ class SniFront:
         self.sock.close()
 
 
+def process_alive(pid):
+    """pid runs (a zombie, killed and not yet reaped, does not count)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def kill_alive(pids):
+    for pid in pids:
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def make_server_cert(d, name):
     """CA and a server certificate (EC P-256) whose only name is `name`."""
     def ossl(*args):
@@ -491,6 +507,61 @@ class Issue15(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         with open(count) as f:
             self.assertGreaterEqual(int(f.read()), 5)
+
+    def test_sigterm_while_exec_plugin_runs_for_the_record(self):
+        """A SIGTERM that comes while the exec plugin runs for the record
+        write (the command has exited): the write is cut short so that the
+        runner is gone within --termination-grace (not --record-timeout),
+        keeps the command's exit code, says on stdout and stderr what
+        happened, and leaves no plugin process behind. The plugin is slow
+        only once the command has run (its marker file exists), and it
+        leaves a child in its group, like a wedged helper."""
+        ks = self.ks
+        d = tempfile.mkdtemp(prefix="slow-plugin-", dir=self.tmp)
+        marker, pids = os.path.join(d, "command-done"), os.path.join(d, "plugin-pids")
+        script = ("#!/bin/sh\n"
+                  "if [ -e %s ]; then\n"
+                  "  (exec sleep 120) </dev/null >/dev/null 2>&1 &\n"
+                  "  echo $$ $! > %s.tmp && mv %s.tmp %s\n"
+                  "  sleep 60 </dev/null >/dev/null 2>&1\n"
+                  "fi\n"
+                  "# expires at once: every request runs the plugin again\n"
+                  "exp=$(date -u -d '+5 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+                  "printf '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                  "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%%s\"}}' \"$exp\"\n"
+                  % (marker, pids, pids, pids, ks.admin_token))
+        cfg = self.plugin_kubeconfig("slow-after", script)
+        grace = 6 * SLOW  # --termination-grace: the kubelet's SIGKILL comes this long after the SIGTERM
+        p = start([MR, "--kubeconfig", cfg, "--record", "sigterm-rec", "--record-key", "plugin-slow",
+                   "--record-timeout", T("20s"), "--termination-grace", T("6s"), "--termination-log", "",
+                   "--", "sh", "-c", "echo migrated; touch %s; exit 3" % marker], stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15 * SLOW
+            while not os.path.exists(pids) and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertTrue(os.path.exists(pids), "the plugin never ran after the command")
+            with open(pids) as f:
+                plugin_pids = [int(x) for x in f.read().split()]
+            self.addCleanup(kill_alive, plugin_pids)  # should the test fail, no leftover either
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=60 * SLOW)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertLess(took, grace, "exit %.1f s after the SIGTERM, the grace is %.1f s; stderr: %s"
+                        % (took, grace, err))
+        self.assertEqual(p.returncode, 3, err)
+        line = json.loads(out.rstrip("\n").split("\n")[-1])
+        self.assertEqual((line["status"], line["reason"], line["exitCode"]), ("failed", "Exited", 3), out)
+        # the plugin outlives the grace: the record cannot be there, and the runner must say so
+        status, _, body = ks.api("GET", "/api/v1/namespaces/default/configmaps/sigterm-rec")
+        self.assertNotIn("plugin-slow", json.loads(body).get("data") or {} if status == 200 else {}, body)
+        self.assertIn("FAILED to record the outcome", err)
+        for pid in plugin_pids:
+            self.assertFalse(process_alive(pid), "plugin process %d left behind" % pid)
 
 
 if __name__ == "__main__":
