@@ -867,6 +867,17 @@ static void exec_child(const struct kube_config *cfg, int out_fd, char *info)
 	size_t i;
 	int fd;
 
+	sigset_t none;
+
+	/*
+	 * The plugin starts as a fresh process would: migrate-runner blocks
+	 * every signal (its signalfd) and all three ignore SIGPIPE, and both
+	 * survive exec. A plugin or a helper it leaves behind would otherwise
+	 * shrug off a plain kill.
+	 */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
 	if (devnull >= 0)
 		dup2(devnull, 0);

@@ -563,6 +563,36 @@ class Issue15(unittest.TestCase):
         for pid in plugin_pids:
             self.assertFalse(process_alive(pid), "plugin process %d left behind" % pid)
 
+    def test_exec_plugin_starts_with_clean_signal_state(self):
+        """migrate-runner blocks every signal (it reads them from a signalfd)
+        and the tools ignore SIGPIPE; an exec plugin must not inherit either,
+        or it and its helpers ignore a plain kill. The plugin writes its
+        /proc/self/status signal masks, for a run of each tool."""
+        ks = self.ks
+        d = tempfile.mkdtemp(prefix="sigmask-plugin-", dir=self.tmp)
+        ks.apply(job("sigmask", status=COMPLETE))
+        for tool, argv in (("migrate-runner", [MR, "--record", "sigmask-rec", "--record-key", "k", "--", "true"]),
+                           ("wait-for-job", [WFJ, "--timeout", T("20s"), "sigmask"])):
+            out = os.path.join(d, tool)
+            # the credential expires at once: the plugin runs again for each
+            # request, also while migrate-runner supervises and after
+            script = ("#!/bin/sh\n"
+                      "grep -E '^Sig(Blk|Ign):' /proc/self/status | tr -d '\\n\\t' >> %s; echo >> %s\n"
+                      "exp=$(date -u -d '+5 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+                      "printf '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                      "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%%s\"}}' \"$exp\"\n"
+                      % (out, out, ks.admin_token))
+            cfg = self.plugin_kubeconfig("sigmask-" + tool, script)
+            r = run([argv[0], "--kubeconfig", cfg] + argv[1:], timeout=60 * SLOW)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                runs = [re.findall(r"Sig(Blk|Ign):([0-9a-f]+)", line) for line in f.read().split("\n") if line]
+            self.assertGreaterEqual(len(runs), 2 if tool == "migrate-runner" else 1, runs)
+            for masks in map(dict, runs):
+                self.assertEqual(int(masks["Blk"], 16), 0, "%s: plugin started with signals blocked: %s" % (tool, runs))
+                self.assertFalse(int(masks["Ign"], 16) & (1 << (signal.SIGPIPE - 1)),
+                                 "%s: plugin started with SIGPIPE ignored: %s" % (tool, runs))
+
 
 if __name__ == "__main__":
     unittest.main()
