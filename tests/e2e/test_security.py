@@ -235,9 +235,13 @@ class SniFront:
             while not self.closed:
                 ready = [s for s in (c, u) if s.pending()] or select.select([c, u], [], [], 0.5)[0]
                 for s in ready:
+                    # a readable TLS socket may hold only a record without
+                    # data (a session ticket): a blocking recv would wait
+                    # for data while the other side's bytes go unrelayed
+                    s.settimeout(0)
                     try:
                         data = s.recv(65536)
-                    except ssl.SSLWantReadError:
+                    except (ssl.SSLWantReadError, BlockingIOError):
                         continue
                     except OSError:
                         data = b""
@@ -247,6 +251,7 @@ class SniFront:
                         with self.lock:
                             buf += data
                     try:
+                        (u if s is c else c).settimeout(10)
                         (u if s is c else c).sendall(data)
                     except OSError:
                         return
