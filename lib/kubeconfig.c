@@ -951,8 +951,17 @@ static int exec_step(struct kcfg_exec_run *run, int wait_ms)
 		wait_ms = (int)left;
 	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR)
 		return -1;
-	if (!run->exited && waitpid(run->pid, &run->status, WNOHANG) == run->pid)
-		run->exited = 1;
+	if (!run->exited) {
+		pid_t w = waitpid(run->pid, &run->status, WNOHANG);
+		/*
+		 * ECHILD: someone else reaped it. migrate-runner's supervisor
+		 * reaps every child (waitpid(-1)) on the main thread while its
+		 * lock keeper renews, plugin included, on another: the exit
+		 * status is gone, and the output decides (status stays 0).
+		 */
+		if (w == run->pid || (w < 0 && errno == ECHILD))
+			run->exited = 1;
+	}
 	if (!run->eof)
 		run->eof = exec_drain(run->fd, &run->o);
 	if (run->o.toobig)

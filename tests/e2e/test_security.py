@@ -598,6 +598,32 @@ class Issue15(unittest.TestCase):
                 self.assertFalse(int(masks["Ign"], 16) & (1 << (signal.SIGPIPE - 1)),
                                  "%s: plugin started with SIGPIPE ignored: %s" % (tool, runs))
 
+    def test_lock_renewal_runs_the_exec_plugin_while_the_command_runs(self):
+        """The lock keeper renews on its own thread while the supervisor
+        reaps children on the main thread (waitpid(-1)): when the keeper's
+        renewal runs the exec plugin (a credential that expires at once), the
+        supervisor may reap the plugin first. The renewal must still use the
+        plugin's output, not wait for an exit it will never see, fail, and
+        terminate the command for a lock it still holds."""
+        ks = self.ks
+        d = tempfile.mkdtemp(prefix="keeper-plugin-", dir=self.tmp)
+        runs = os.path.join(d, "runs")
+        script = ("#!/bin/sh\n"
+                  "echo run >> %s\n"
+                  "exp=$(date -u -d '+5 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+                  "printf '{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                  "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%%s\"}}' \"$exp\"\n"
+                  % (runs, ks.admin_token))
+        cfg = self.plugin_kubeconfig("keeper-plugin", script)
+        r = run([MR, "--kubeconfig", cfg, "--lock", "keeper-plugin-lock", "--lock-lease", T("3s"), "--",
+                 "sh", "-c", "sleep %s; echo migrated" % (8 * SLOW)], timeout=120 * SLOW)
+        with open(runs) as f:
+            n = len(f.read().split())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("migrated", r.stdout)
+        self.assertNotIn("could not renew", r.stderr)
+        self.assertGreaterEqual(n, 4, "the plugin ran %d times: the renewals did not need it" % n)
+
 
 if __name__ == "__main__":
     unittest.main()
