@@ -201,7 +201,8 @@ current-context: sim
         t0 = time.monotonic()
         rc, out, err = self.run_rc(release="ap")
         self.assertEqual(rc, 78, out + err)
-        self.assertLess(time.monotonic() - t0, 1.0 * SLOW)
+        # 1 s natively; valgrind (MG_SLOW=3) made it 3.16 s once: the bound there is for hangs, not speed
+        self.assertLess(time.monotonic() - t0, 1.0 if SLOW == 1 else 2.0 * SLOW)
         self.assertIn('no Helm release "ap" in this namespace', err)
         self.assertIn("releases here: app, db;", err)
         rc, out, err = self.run_rc("--output", "json", release="ap")
