@@ -448,7 +448,7 @@ def suite_scale(ks, rounds, idle, pods=1000, workloads=50):
     # watch run spent beyond it is what its events cost
     once = []
     for _ in range(max(rounds, 1)):
-        q = Proc([a if a != "10m" else "0" for a in rc_argv])
+        q = Proc(check_once(rc_argv))
         if not q.wait(60):
             q.kill()
         once.append((q.cpu, q.user, q.sys))
@@ -468,6 +468,12 @@ def suite_scale(ks, rounds, idle, pods=1000, workloads=50):
     res["wfj"] = {"rc": p.rc, "cpu": p.cpu, "rss_mb": p.rss_mb, "requests": len(reqs),
                   "narrowed": all("fieldSelector=metadata.name" in (r["query"] or "") for r in reqs)}
     return res
+
+
+def check_once(argv):
+    """The same release-check command with --timeout 0: one look, no watch."""
+    i = argv.index("--timeout")
+    return argv[:i + 1] + ["0"] + argv[i + 2:]
 
 
 def callgrind_start(argv, out):
@@ -491,7 +497,7 @@ def scale_callgrind(ks, ns, rel, owners, per, rc_argv):
     watch run that lists the same objects not ready and then takes one
     event per object; the difference per event is what an event costs."""
     out = os.path.join(BUILD, "bench", "callgrind-once.out")  # kept for callgrind_annotate
-    once_argv = [a if a != "10m" else "0" for a in rc_argv]
+    once_argv = check_once(rc_argv)
     p = callgrind_start(once_argv, out)
     once_rc = p.wait(600)
     once = callgrind_total(out)

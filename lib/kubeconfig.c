@@ -866,7 +866,6 @@ static void exec_child(const struct kube_config *cfg, int out_fd, char *info)
 	int devnull = open("/dev/null", O_RDONLY);
 	size_t i;
 	int fd;
-
 	sigset_t none;
 
 	/*
@@ -1068,20 +1067,4 @@ void kcfg_exec_abort(struct kcfg_exec_run *run)
 	free(run->o.buf);
 	memset(run, 0, sizeof(*run));
 	run->fd = -1;
-}
-
-int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
-                  int64_t *expiry_ms, struct kube_error *err)
-{
-	struct kcfg_exec_run run;
-	int rc;
-
-	*token = *cert = *key = NULL;
-	rc = kcfg_exec_start(cfg, deadline_ms, &run, err);
-	if (rc != KUBE_OK)
-		return rc;
-	/* short polls while the plugin runs, to notice its exit */
-	while ((rc = kcfg_exec_poll(cfg, &run, 50, token, cert, key, expiry_ms, err)) == KCFG_EXEC_RUNNING)
-		;
-	return rc;
 }

@@ -67,20 +67,16 @@ int kcfg_parse_exec_credential(const char *json, size_t len, char **token, char 
 
 /*
  * Run the exec plugin and parse its output (stdout capped at 1 MiB; stderr
- * passes through). It runs in its own process group with no descriptor of
- * ours but 0-2, and is killed (the whole group) at 60 s or at deadline_ms
- * (monotonic, 0 = none), whichever is first: KUBE_ECONFIG for its own
- * limit, KUBE_ETIMEOUT for the caller's deadline. Same outputs as above.
- */
-int kcfg_run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
-                  int64_t *expiry_ms, struct kube_error *err);
-
-/*
- * The same, in steps, for a caller that must not block (the watch loop):
- * kcfg_exec_start forks the plugin; kcfg_exec_poll waits at most wait_ms
- * and returns KCFG_EXEC_RUNNING, or the result as kcfg_run_exec would (the
- * run is then released); kcfg_exec_abort kills the plugin's group and
- * releases a run that is not over (harmless on a released one).
+ * passes through), in steps, so that no caller blocks on it: the watch loop
+ * polls it between transfers, kube_refresh_credentials between checks of a
+ * deadline that can come forward. kcfg_exec_start forks the plugin in its
+ * own process group with no descriptor of ours but 0-2, no signal blocked
+ * and SIGPIPE at its default. kcfg_exec_poll waits at most wait_ms and
+ * returns KCFG_EXEC_RUNNING, or the result (same outputs as above; the run
+ * is then released): the group is killed at 60 s (KUBE_ECONFIG) or at
+ * run->deadline (monotonic, 0 = none; KUBE_ETIMEOUT), whichever is first.
+ * kcfg_exec_abort kills the group and releases a run that is not over
+ * (harmless on a released one).
  */
 #define KCFG_EXEC_RUNNING 1000
 struct kcfg_exec_out {

@@ -679,6 +679,9 @@ static void wait_sockets(struct wrun *r, int timeout_ms)
 	reap_transfers(r);
 }
 
+/* Spec i may start: the one before it is answered (wstate.answered: the chain). */
+static int in_chain(const struct wstate *ws, size_t i) { return i == 0 || ws[i - 1].answered; }
+
 /* The earliest of: an idle spec's next start, the tick, wake_at, the deadline. */
 static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t nspecs, int64_t next_tick)
 {
@@ -686,7 +689,7 @@ static int64_t next_wake(const struct wrun *r, const struct wstate *ws, size_t n
 	int64_t wake = INT64_MAX;
 	size_t i;
 
-	for (i = 0; i < nspecs && (i == 0 || ws[i - 1].answered); i++) /* the chain (answered) */
+	for (i = 0; i < nspecs && in_chain(ws, i); i++)
 		if (ws[i].phase == W_IDLE && ws[i].next_ms < wake)
 			wake = ws[i].next_ms;
 	if (next_tick && next_tick < wake)
@@ -835,7 +838,7 @@ int watch_run(struct kube_client *kc, const struct watch_spec *specs, size_t nsp
 		if (run_ticks(&r, now, &next_tick))
 			break;
 		for (i = 0; i < nspecs && !r.stop; i++)
-			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now && (i == 0 || ws[i - 1].answered))
+			if (ws[i].phase == W_IDLE && ws[i].next_ms <= now && in_chain(ws, i))
 				wstart(&r, &ws[i]);
 		if (r.stop)
 			break;

@@ -16,6 +16,21 @@
 
 static char tmpdir[64];
 
+/* the plugin run to its end, as kube_refresh_credentials does without a limit */
+static int run_exec(const struct kube_config *cfg, int64_t deadline_ms, char **token, char **cert, char **key,
+                    int64_t *expiry_ms, struct kube_error *err)
+{
+	struct kcfg_exec_run run;
+	int rc;
+
+	*token = *cert = *key = NULL;
+	rc = kcfg_exec_start(cfg, deadline_ms, &run, err);
+	while (rc == KUBE_OK &&
+	       (rc = kcfg_exec_poll(cfg, &run, 50, token, cert, key, expiry_ms, err)) == KCFG_EXEC_RUNNING)
+		rc = KUBE_OK;
+	return rc;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -381,7 +396,7 @@ static void exec_plugin_runs(void **state)
 	         "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
 	         "      command: ./plugin.sh\n      args: [get-token]\n      env: [{name: MY_ENV, value: 'yes'}]\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
+	assert_int_equal(run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
 	assert_string_equal(t, "from-plugin");
 	free(t);
 	kcfg_free(&cfg);
@@ -391,7 +406,7 @@ static void exec_plugin_runs(void **state)
 	         "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
 	         "users:\n- name: u\n  user:\n    exec:\n      command: ./failing.sh\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
+	assert_int_equal(run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
 	assert_non_null(strstr(err.message, "exit status 2"));
 	kcfg_free(&cfg);
 
@@ -401,7 +416,7 @@ static void exec_plugin_runs(void **state)
 	         "users:\n- name: u\n  user:\n    exec:\n      command: no-such-plugin-xyz\n      installHint: brew "
 	         "install it\n");
 	assert_int_equal(parse(text, NULL, &cfg, &err), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
+	assert_int_equal(run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_ECONFIG);
 	assert_non_null(strstr(err.message, "brew install it"));
 	kcfg_free(&cfg);
 }
@@ -445,7 +460,7 @@ static void exec_plugin_bounded(void **state)
 	write_file("hang.sh", "#!/bin/sh\nexec sleep 30\n", 0755);
 	assert_int_equal(plugin_cfg("./hang.sh", &cfg), KUBE_OK);
 	t0 = now_ms();
-	assert_int_equal(kcfg_run_exec(&cfg, t0 + 300, &t, &c, &k, &exp, &err), KUBE_ETIMEOUT);
+	assert_int_equal(run_exec(&cfg, t0 + 300, &t, &c, &k, &exp, &err), KUBE_ETIMEOUT);
 	assert_true(now_ms() - t0 < 2000);
 	assert_non_null(strstr(err.message, "killed"));
 	kcfg_free(&cfg);
@@ -454,7 +469,7 @@ static void exec_plugin_bounded(void **state)
 	write_file("linger.sh", script, 0755);
 	assert_int_equal(plugin_cfg("./linger.sh", &cfg), KUBE_OK);
 	t0 = now_ms();
-	assert_int_equal(kcfg_run_exec(&cfg, t0 + 10000, &t, &c, &k, &exp, &err), KUBE_OK);
+	assert_int_equal(run_exec(&cfg, t0 + 10000, &t, &c, &k, &exp, &err), KUBE_OK);
 	assert_true(now_ms() - t0 < 2000);
 	assert_string_equal(t, "t");
 	free(t);
@@ -466,7 +481,7 @@ static void exec_plugin_bounded(void **state)
 	snprintf(script, sizeof(script), "#!/bin/sh\n[ -e /proc/$$/fd/57 ] && exit 9\nprintf '%%s' '%s'\n", cred);
 	write_file("fds.sh", script, 0755);
 	assert_int_equal(plugin_cfg("./fds.sh", &cfg), KUBE_OK);
-	assert_int_equal(kcfg_run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
+	assert_int_equal(run_exec(&cfg, 0, &t, &c, &k, &exp, &err), KUBE_OK);
 	free(t);
 	close(leak);
 	kcfg_free(&cfg);
