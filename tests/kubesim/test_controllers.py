@@ -274,7 +274,12 @@ class ControllersTest(unittest.TestCase):
                      "spec": {"containers": [{"name": "app", "image": "example/app:1",
                                               "env": env(KUBESIM_CRASHLOOP=1, KUBESIM_LOG="boom")}]}})
         self.wait_status("crash", "CrashLoopBackOff")
-        pod = self.get("Pod", "crash")
+
+        def backing_off():      # one object in the back-off (scaled to 1 s, 2 s, ...: it can end between two reads)
+            p = self.get("Pod", "crash")
+            c = ((p or {}).get("status") or {}).get("containerStatuses") or [{}]
+            return p if c[0].get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" else None
+        pod = wait_until(backing_off, 15, 0.05, "the pod's container in CrashLoopBackOff")
         cs = pod["status"]["containerStatuses"][0]
         self.assertEqual(pod["status"]["phase"], "Running")
         self.assertGreaterEqual(cs["restartCount"], 1)

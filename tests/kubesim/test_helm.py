@@ -142,9 +142,20 @@ class HelmTest(unittest.TestCase):
         self.assertIn("context deadline exceeded", r.stderr)
         job = self.objects("Job", ns)[0]
         self.assertIn("Failed", [c["type"] for c in job["status"]["conditions"]])
-        # the gate keeps the app pods in Init (wait-for-job exits 1 on a failed Job -> Init:Error/CrashLoopBackOff)
+        # the gate keeps the app pods in Init: wait-for-job exits 1 on a failed Job, so kubectl shows
+        # Init:Error / Init:CrashLoopBackOff, or Init:0/1 while the kubelet runs the gate again
         out = self.ks.kubectl("-n", ns, "get", "pods", "--no-headers").stdout
-        self.assertRegex(out, r"broken-app-\S+\s+0/1\s+Init:(Error|CrashLoopBackOff)")
+        self.assertRegex(out, r"broken-app-\S+\s+0/1\s+Init:(Error|CrashLoopBackOff|0/1)")
+        self.assertNotRegex(out, r"broken-app-\S+\s+\S+\s+(Running|PodInitializing|Completed)")
+        apps = [p for p in self.objects("Pod", ns) if p["metadata"]["name"].startswith("broken-app-")]
+        self.assertTrue(apps)
+        for p in apps:
+            st = p["status"]["initContainerStatuses"][0]
+            exits = [s["terminated"]["exitCode"] for s in (st.get("state", {}), st.get("lastState", {}))
+                     if "terminated" in s]
+            self.assertEqual(exits[:1], [1], st)     # the gate's own exit code for "the Job failed"
+            self.assertFalse(st["ready"])
+            self.assertNotIn("running", p["status"]["containerStatuses"][0].get("state", {}))
 
 
 if __name__ == "__main__":
