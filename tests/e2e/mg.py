@@ -69,9 +69,24 @@ def run(argv, timeout=30, env=None, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env or clean_env(), **kw)
 
 
+_started = []
+
+
 def start(argv, env=None, **kw):
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env or clean_env(), **kw)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env or clean_env(), **kw)
+    _started.append(p)
+    return p
+
+
+def kill_leftovers():
+    """Kill what start() started and is still running (a test that failed or
+    skipped before it finished its waiter); a test's cleanup calls it."""
+    while _started:
+        p = _started.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def can_unshare():

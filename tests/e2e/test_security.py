@@ -29,7 +29,7 @@ import unittest
 
 import subprocess
 
-from mg import BIN, COMPLETE, SLOW, T, KubeSim, clean_env, job, kubesim_only, run, start
+from mg import BIN, COMPLETE, SLOW, T, KubeSim, clean_env, job, kubesim_only, kill_leftovers, run, start
 
 WFJ, MR, RC = BIN("wait-for-job"), BIN("migrate-runner"), BIN("release-check")
 
@@ -42,6 +42,9 @@ def kubeconfig_text(server, token, ca_line):
 
 
 class Security(unittest.TestCase):
+    def setUp(self):
+        self.addCleanup(kill_leftovers)   # a waiter a failed test left running
+
     @classmethod
     def setUpClass(cls):
         cls.ks = KubeSim().start()
@@ -316,6 +319,9 @@ def make_server_cert(d, name):
 
 
 class Issue15(unittest.TestCase):
+    def setUp(self):
+        self.addCleanup(kill_leftovers)   # a waiter a failed test left running
+
     """Connection hardening of issue 15 (items 2, 3, 10, 12, 15)."""
 
     @classmethod

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from mg import BIN, ROOT, SLOW, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, run, start
+from mg import BIN, ROOT, SLOW, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, kill_leftovers, run, start
 
 WFJ = BIN("wait-for-job")
 
@@ -46,6 +46,7 @@ class WaitForJob(unittest.TestCase):
         cls.ks.stop()
 
     def setUp(self):
+        self.addCleanup(kill_leftovers)
         self.ks.clear_faults()
         self.ks.reset_requests()
         self.name = self.id().split(".")[-1].replace("_", "-").lower()[:50]
