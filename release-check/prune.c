@@ -37,31 +37,35 @@ static const struct json_keep k_tmpl_spec[] = {{"initContainers", k_tmpl_init}, 
 static const struct json_keep k_template[] = {{"spec", k_tmpl_spec}, {NULL, NULL}};
 static const struct json_keep k_deploy_spec[] = {
     {"replicas", NULL}, {"paused", NULL}, {"template", k_template}, {NULL, NULL}};
-static const struct json_keep k_deploy_status[] = {{"observedGeneration", NULL},
-                                                   {"replicas", NULL},
-                                                   {"updatedReplicas", NULL},
-                                                   {"availableReplicas", NULL},
-                                                   {"readyReplicas", NULL},
-                                                   {"conditions", k_condition},
-                                                   {NULL, NULL}};
+static const struct json_keep k_deploy_status[] = {{"observedGeneration", NULL}, {"replicas", NULL},
+                                                   {"updatedReplicas", NULL},    {"availableReplicas", NULL},
+                                                   {"readyReplicas", NULL},      {"unavailableReplicas", NULL},
+                                                   {"conditions", k_condition},  {NULL, NULL}};
 static const struct json_keep k_rs_spec[] = {{"replicas", NULL}, {NULL, NULL}};
-static const struct json_keep k_rs_status[] = {{"observedGeneration", NULL}, {"availableReplicas", NULL},
-                                               {"readyReplicas", NULL},      {"replicas", NULL},
-                                               {"conditions", k_condition},  {NULL, NULL}};
+static const struct json_keep k_rs_status[] = {{"observedGeneration", NULL},
+                                               {"availableReplicas", NULL},
+                                               {"readyReplicas", NULL},
+                                               {"replicas", NULL},
+                                               {"fullyLabeledReplicas", NULL},
+                                               {"conditions", k_condition},
+                                               {NULL, NULL}};
 static const struct json_keep k_rolling[] = {{"partition", NULL}, {NULL, NULL}};
 static const struct json_keep k_strategy[] = {{"type", NULL}, {"rollingUpdate", k_rolling}, {NULL, NULL}};
 static const struct json_keep k_sts_spec[] = {
     {"replicas", NULL}, {"updateStrategy", k_strategy}, {"template", k_template}, {NULL, NULL}};
-static const struct json_keep k_sts_status[] = {
-    {"observedGeneration", NULL}, {"replicas", NULL},          {"readyReplicas", NULL},
-    {"updatedReplicas", NULL},    {"availableReplicas", NULL}, {"currentRevision", NULL},
-    {"updateRevision", NULL},     {"conditions", k_condition}, {NULL, NULL}};
+static const struct json_keep k_sts_status[] = {{"observedGeneration", NULL}, {"replicas", NULL},
+                                                {"readyReplicas", NULL},      {"updatedReplicas", NULL},
+                                                {"availableReplicas", NULL},  {"currentRevision", NULL},
+                                                {"updateRevision", NULL},     {"currentReplicas", NULL},
+                                                {"conditions", k_condition},  {NULL, NULL}};
 static const struct json_keep k_ds_spec[] = {{"updateStrategy", k_strategy}, {"template", k_template}, {NULL, NULL}};
 static const struct json_keep k_ds_status[] = {{"observedGeneration", NULL},
                                                {"desiredNumberScheduled", NULL},
                                                {"updatedNumberScheduled", NULL},
                                                {"numberAvailable", NULL},
                                                {"numberReady", NULL},
+                                               {"numberUnavailable", NULL},
+                                               {"currentNumberScheduled", NULL},
                                                {"conditions", k_condition},
                                                {NULL, NULL}};
 static const struct json_keep k_job_spec[] = {{"completions", NULL},

@@ -60,17 +60,19 @@ static int counts_complete(const struct counts *c, struct verdict_row *row)
 			return unknown(row, "updated");
 		if (c->updated < c->desired)
 			return short_of(row, c->updated, c->desired, u, "updated");
-		if (c->total > c->updated && c->updated == c->desired && c->scale_down_word) {
-			rc_fmt(row->reason, sizeof(row->reason), "scaling down: %lld %s, %lld desired",
-			       (long long)c->total, u, (long long)c->desired);
-			return 0;
-		}
-		if (c->total > c->updated) {
+		if (c->total > c->updated && !(c->scale_down_word && c->updated == c->desired)) {
 			rc_fmt(row->reason, sizeof(row->reason), "%lld old %s pending termination",
 			       (long long)(c->total - c->updated), u);
 			return 0;
 		}
-	} else if (c->total > c->desired) {
+	}
+	/*
+	 * More pods than desired, all of them updated (a scale-down, or the
+	 * surge of a rollout not yet taken back): the API's "complete" is
+	 * status.replicas == spec.replicas, so not yet (it was healthy while
+	 * a Deployment scaled 3 -> 2, or to 0, still had its 3 pods).
+	 */
+	if (c->total > c->desired) {
 		rc_fmt(row->reason, sizeof(row->reason), "scaling down: %lld %s, %lld desired", (long long)c->total, u,
 		       (long long)c->desired);
 		return 0;
@@ -105,6 +107,46 @@ static void set_ok(struct verdict_row *row, const char *unit, const char *note)
 	rc_clean_copy(row->state, sizeof(row->state), "Available");
 	rc_fmt(row->reason, sizeof(row->reason), "%lld of %lld %s updated, ready and available%s",
 	       (long long)row->ready, (long long)row->desired, unit, note ? note : "");
+}
+
+/*
+ * The secondary counts the controller writes in the same update as the
+ * main ones (unavailableReplicas, currentNumberScheduled, ...). With
+ * complete main counts they agree; when they do not (a status written by
+ * another controller, or by hand), a signal says some pods are still
+ * missing: not healthy. A "zero" count may be omitted (the API omits
+ * zeros); an "at least desired" one is read only when present.
+ */
+struct also {
+	const char *path;
+	int zero; /* 1: must be 0; 0: when present, at least the desired count */
+	const char *what;
+};
+
+static const struct also also_deployment[] = {{"status.unavailableReplicas", 1, "unavailable"}, {NULL, 0, NULL}};
+static const struct also also_replicaset[] = {{"status.fullyLabeledReplicas", 0, "with the template's labels"},
+                                              {NULL, 0, NULL}};
+static const struct also also_statefulset[] = {{"status.currentReplicas", 0, "at the current revision"},
+                                               {NULL, 0, NULL}};
+static const struct also also_daemonset[] = {
+    {"status.numberUnavailable", 1, "unavailable"}, {"status.currentNumberScheduled", 0, "scheduled"}, {NULL, 0, NULL}};
+
+static int disagrees(const cJSON *o, const struct also *a, const struct counts *c, struct verdict_row *row)
+{
+	for (; a->path; a++) {
+		int64_t v = rc_count(o, a->path, a->zero ? 0 : -1);
+		if (a->zero && v > 0) {
+			rc_fmt(row->reason, sizeof(row->reason), "%lld %s %s (%s)", (long long)v, c->unit, a->what,
+			       a->path);
+			return 1;
+		}
+		if (!a->zero && v >= 0 && v < c->desired) {
+			rc_fmt(row->reason, sizeof(row->reason), "%lld of %lld %s %s (%s)", (long long)v,
+			       (long long)c->desired, c->unit, a->what, a->path);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* A condition that contradicts complete counts (Available=False, ReplicaFailure=True): 1, and why. */
@@ -205,6 +247,16 @@ void rc_rule_deployment(struct eval *ev, const cJSON *d)
 	c.unit = "replicas";
 	row->desired = c.desired;
 	if (json_bool(d, "spec.paused")) {
+		int64_t gen, obs;
+		/*
+		 * A rollout that ran out of its progress deadline and was then
+		 * paused keeps ProgressDeadlineExceeded (the controller does not
+		 * overwrite it with DeploymentPaused): it failed, paused or not.
+		 */
+		if (!rc_generation_pending(d, &gen, &obs) && deployment_stalled(d, row)) {
+			ev->considered++;
+			return;
+		}
 		/* by design: nothing rolls out until someone resumes it */
 		row->status = ROW_IGNORED;
 		rc_clean_copy(row->state, sizeof(row->state), "Paused");
@@ -224,7 +276,7 @@ void rc_rule_deployment(struct eval *ev, const cJSON *d)
 		replica_failure_note(d, row);
 		return;
 	}
-	if (contradicted(d, row))
+	if (contradicted(d, row) || disagrees(d, also_deployment, &c, row))
 		return;
 	set_ok(row, c.unit, NULL);
 }
@@ -248,8 +300,9 @@ void rc_rule_replicaset(struct eval *ev, const cJSON *rs)
 	if (generation_wait(rs, row))
 		return;
 	read_counts(rs, &c, NULL, "status.readyReplicas", "status.availableReplicas", "status.replicas");
+	c.skip_updated = 1; /* a ReplicaSet has one template: every pod is of it */
 	rc_clean_copy(row->state, sizeof(row->state), "Scaling");
-	if (!counts_complete(&c, row) || contradicted(rs, row))
+	if (!counts_complete(&c, row) || contradicted(rs, row) || disagrees(rs, also_replicaset, &c, row))
 		return;
 	set_ok(row, c.unit, NULL);
 }
@@ -313,6 +366,9 @@ void rc_rule_statefulset(struct eval *ev, const cJSON *s)
 		rc_fmt(row->reason, sizeof(row->reason), "rolling out revision %s", upd);
 		return;
 	}
+	/* currentReplicas: pods at currentRevision, which a partition or OnDelete keeps behind on purpose */
+	if (!ondelete && partition <= 0 && disagrees(s, also_statefulset, &c, row))
+		return;
 	set_ok(row, c.unit, note[0] ? note : NULL);
 }
 
@@ -339,7 +395,7 @@ void rc_rule_daemonset(struct eval *ev, const cJSON *d)
 	}
 	read_counts(d, &c, "status.updatedNumberScheduled", "status.numberReady", "status.numberAvailable", NULL);
 	c.skip_updated = ondelete;
-	if (!counts_complete(&c, row))
+	if (!counts_complete(&c, row) || disagrees(d, also_daemonset, &c, row))
 		return;
 	set_ok(row, c.unit,
 	       ondelete ? " (updateStrategy OnDelete: pods update when deleted; ready pods counted)" : NULL);
