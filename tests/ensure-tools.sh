@@ -19,7 +19,7 @@ want() {
 
 for group in "$@"; do
 	case "$group" in
-	musl) want musl-tools musl-gcc; want bzip2 bzip2; want make make ;;
+	musl) want musl-tools musl-gcc; want bzip2 bzip2; want make make; want patch patch ;;
 	host)
 		# any libcurl -dev flavour will do
 		dpkg-query -W -f='${Status}' libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev 2>/dev/null |
@@ -45,7 +45,7 @@ for group in "$@"; do
 	# make test-images: a real registry on loopback (make publish), images/Dockerfile built daemon-less
 	images-test) want docker-registry docker-registry; want buildah buildah; want mmdebstrap mmdebstrap ;;
 	# make demo: the static build (musl), certificates (openssl), helm's zip (unzip)
-	demo) want musl-tools musl-gcc; want bzip2 bzip2; want make make; want openssl openssl; want unzip unzip; want python3 python3 ;;
+	demo) want musl-tools musl-gcc; want bzip2 bzip2; want make make; want patch patch; want openssl openssl; want unzip unzip; want python3 python3 ;;
 	# make lint: formatting is checked, never skipped for want of the tool
 	lint) want clang-format clang-format ;;
 	unzip) want unzip unzip ;;
