@@ -131,3 +131,111 @@ FAILED = {"failed": 3, "active": 0, "startTime": "2026-01-01T00:00:00Z",
                           "message": "Job has reached the specified backoff limit"},
                          {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                           "message": "Job has reached the specified backoff limit"}]}
+
+
+class Reframer:
+    """A TCP relay in front of the API server that changes only how the
+    server's bytes are cut into reads, never the bytes: "drip" sends them in
+    pieces of 1 to 3 bytes (every TLS record arrives in many reads), "burst"
+    holds them for `hold` seconds and sends them at once (many TLS records in
+    one read). The client's bytes pass unchanged. kubeconfig_for(path)
+    writes a copy of a kubeconfig that goes through the relay."""
+
+    def __init__(self, upstream_port, mode, hold=0.3):
+        import socket
+        import threading
+        self.mode, self.hold, self.upstream_port = mode, hold, upstream_port
+        self.pieces = 0          # sends to the client
+        self.max_records = 0     # TLS records begun in one send (burst)
+        self.lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def kubeconfig_for(self, path, api_port):
+        with open(path) as f:
+            text = f.read()
+        needle = "127.0.0.1:%d" % api_port
+        assert needle in text, "no %s in %s" % (needle, path)
+        out = path + ".reframed-%s-%d" % (self.mode, self.port)
+        with open(out, "w") as f:
+            f.write(text.replace(needle, "127.0.0.1:%d" % self.port))
+        return out
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+                u = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                return
+            for s in (c, u):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._up, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._down, args=(u, c), daemon=True).start()
+
+    @staticmethod
+    def _close(*socks):
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _up(self, c, u):
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                u.sendall(data)
+        except (OSError, ValueError):
+            pass
+        self._close(c, u)
+
+    def _down(self, u, c):
+        import select
+        import time
+        rec_left = 0     # bytes of the current TLS record still to come
+        try:
+            buf, since = b"", None
+            while True:
+                wait = None if since is None else max(0.0, since + self.hold - time.monotonic())
+                r, _, _ = select.select([u], [], [], wait)
+                data = u.recv(65536) if r else b""
+                if r and not data:
+                    if buf:
+                        c.sendall(buf)
+                    break
+                if self.mode == "drip":
+                    i, n = 0, 1
+                    while i < len(data):
+                        c.sendall(data[i:i + n])
+                        i, n = i + n, n % 3 + 1
+                        with self.lock:
+                            self.pieces += 1
+                    continue
+                buf += data
+                if since is None and buf:
+                    since = time.monotonic()
+                if since is not None and time.monotonic() >= since + self.hold:
+                    records, i = 0, rec_left
+                    while i + 5 <= len(buf):         # count the record headers in this send
+                        records += 1
+                        i += 5 + int.from_bytes(buf[i + 3:i + 5], "big")
+                    rec_left = max(0, i - len(buf))
+                    c.sendall(buf)
+                    with self.lock:
+                        self.pieces += 1
+                        self.max_records = max(self.max_records, records)
+                    buf, since = b"", None
+        except (OSError, ValueError):   # ValueError: _up closed the socket
+            pass
+        self._close(c, u)
+
+    def close(self):
+        self.closed = True
+        self._close(self.sock)

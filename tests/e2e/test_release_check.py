@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 
 from kubesim_client import KubeSim  # noqa: E402
 import rc_fixtures as fx  # noqa: E402
-from mg import SLOW, T  # noqa: E402
+from mg import SLOW, T, Reframer  # noqa: E402
 
 BUILD = os.environ.get("MG_BUILD_DIR", os.path.join(ROOT, "build"))
 BIN = os.path.join(BUILD, "release-check")
@@ -158,6 +158,37 @@ current-context: sim
         self.assertLess(took, 1.0 * SLOW, "reacts to the change, not a poll")
         self.assertRegex(out, r"wait Pod/web-2-0 +0/1 +NotReady +container \"app\" is not ready")
         self.assertRegex(out, r"ok   Pod/web-2-0 +1/1 +Ready")
+
+    def reframed(self, mode):
+        """Pods turn ready while release-check watches through a relay that
+        re-cuts the server's TLS records into reads (mg.Reframer)."""
+        relay = Reframer(self.ks.api_port, mode)
+        self.addCleanup(relay.close)
+        cfg = relay.kubeconfig_for(self.ks.kubeconfig, self.ks.api_port)
+        n = 4
+        _, _, cur = self.web(replicas=n, ready=False, available=0)
+        p = Proc(self.args("--timeout", "60s", REL, kubeconfig=cfg))
+        p.read_until("wait Pod/web-2-0", timeout=20 * SLOW)
+        t0 = time.monotonic()
+        for i in range(n):
+            self.ks.apply(fx.pod(self.ns, f"web-2-{i}", REL, owner=cur, status=fx.ready_status()))
+        self.ks.apply(fx.deployment(self.ns, "web", REL, replicas=n, revision="2"))
+        rc, out, err = p.wait(60 * SLOW)
+        # every event is read when its bytes come: none waits in a buffer
+        # for more bytes (the read-ahead's pending data) or for the timeout
+        self.assertEqual(rc, 0, out + err)
+        self.assertLess(time.monotonic() - t0, 5 * SLOW)
+        for i in range(n):
+            self.assertRegex(out, r"ok   Pod/web-2-%d +1/1 +Ready" % i)
+        return relay
+
+    def test_watch_with_records_cut_into_bytes(self):
+        relay = self.reframed("drip")
+        self.assertGreater(relay.pieces, 1000)   # the handshake, lists and events in 1-3 byte reads
+
+    def test_watch_with_many_records_per_read(self):
+        relay = self.reframed("burst")
+        self.assertGreaterEqual(relay.max_records, 3)   # several events' records in one read
 
     def test_statefulset_partition_rollout(self):
         self.apply(fx.statefulset(self.ns, "db", REL, replicas=3, updated=1, partition=2))

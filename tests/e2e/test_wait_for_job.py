@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from mg import BIN, ROOT, SLOW, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, kill_leftovers, run, start
+from mg import BIN, ROOT, SLOW, T, COMPLETE, FAILED, KubeSim, can_unshare, clean_env, in_cluster_cmd, in_cluster_env, job, kill_leftovers, run, start, Reframer
 
 WFJ = BIN("wait-for-job")
 
@@ -290,6 +290,28 @@ class WaitForJob(unittest.TestCase):
         self.started(p, what)
         self.ks.faults(**fault)
         return p
+
+    def test_records_cut_into_bytes_and_bunched(self):
+        # how the server's TLS records are cut into reads must not matter
+        # (lib/deps/curl-mbedtls-readahead.patch): 1-3 bytes per read, or
+        # everything of 0.3 s in one read
+        for mode in ("drip", "burst"):
+            with self.subTest(mode=mode):
+                name = "%s-%s" % (self.name[:40], mode)
+                relay = Reframer(self.ks.api_port, mode)
+                self.addCleanup(relay.close)
+                cfg = relay.kubeconfig_for(self.ks.kubeconfig, self.ks.api_port)
+                self.ks.apply(job(name))
+                p = start([WFJ, "--kubeconfig", cfg, "--timeout", "60s", name])
+                self.started(p)
+                self.ks.patch_status("batch/v1", "Job", "default", name, {"active": 1})
+                t0 = time.monotonic()
+                self.ks.patch_status("batch/v1", "Job", "default", name, COMPLETE)
+                rc, _, err = self.finish(p, timeout=60)
+                self.assertEqual(rc, 0, err)
+                self.assertLess(time.monotonic() - t0, 5 * SLOW)   # not left in a buffer until a timeout
+                self.assertGreater(relay.pieces, 1000 if mode == "drip" else 1)
+                self.ks.reset_requests()
 
     def test_dropped_watch(self):
         p = self.succeed_after({"close_watches_now": True})
