@@ -853,49 +853,146 @@ static int64_t mono_ms(void)
 }
 
 /*
- * The plugin's side of the fork: its own process group (so a timeout can
- * kill whatever it started), stdin from /dev/null (never interactive),
+ * What the plugin's process needs, all prepared before it exists: its
+ * environment (ours, KUBERNETES_EXEC_INFO and the kubeconfig's env entries
+ * replacing same-named ones), /dev/null for stdin, the pipe's write end.
+ */
+struct exec_child_args {
+	const char *command;
+	char *const *argv;
+	char **envp;
+	int devnull, out_fd;
+};
+
+/* "NAME=..." entries a and b set the same variable. */
+static int same_name(const char *a, const char *b)
+{
+	size_t n = strcspn(a, "=");
+	return strncmp(a, b, n) == 0 && (b[n] == '=' || b[n] == '\0');
+}
+
+static char **exec_envp(const struct kube_config *cfg, char *info)
+{
+	extern char **environ;
+	size_t n = 0, k = 0, i, j;
+	char **e;
+
+	while (environ[n])
+		n++;
+	while (cfg->exec.env[k])
+		k++;
+	if (!(e = calloc(n + k + 2, sizeof(*e))))
+		return NULL;
+	for (i = 0, j = 0; i < n; i++) {
+		size_t m;
+		int replaced = same_name(environ[i], info);
+		for (m = 0; m < k && !replaced; m++)
+			replaced = same_name(environ[i], cfg->exec.env[m]);
+		if (!replaced)
+			e[j++] = environ[i];
+	}
+	e[j++] = info;
+	for (i = 0; i < k; i++)
+		e[j++] = cfg->exec.env[i];
+	return e;
+}
+
+/*
+ * The plugin's side. exec_clone gave it its process group (so a timeout
+ * can kill whatever it started), stdin from /dev/null (never interactive),
  * stdout into our pipe, and no other descriptor of ours: libcurl's sockets
  * and anything a binary opened must not leak into a third-party program
- * (issue 15 item 9).
+ * (issue 15 item 9). Here it starts as a fresh process would:
+ * migrate-runner blocks every signal (its signalfd) and all three ignore
+ * SIGPIPE, and both survive exec; a plugin or a helper it leaves behind
+ * would otherwise shrug off a plain kill.
+ *
+ * It runs in a copy of a possibly multi-threaded process made by raw
+ * clones, without fork()'s re-initialisation of the C library: only
+ * system calls and execve from here (no malloc, no stdio locks), on what
+ * the parent prepared.
  */
-static void exec_child(const struct kube_config *cfg, int out_fd, char *info) __attribute__((noreturn));
-static void exec_child(const struct kube_config *cfg, int out_fd, char *info)
+static void exec_child(const struct exec_child_args *a) __attribute__((noreturn));
+static void exec_child(const struct exec_child_args *a)
 {
-	long max = sysconf(_SC_OPEN_MAX);
-	int devnull = open("/dev/null", O_RDONLY);
-	size_t i;
-	int fd;
+	static const char msg[] = ": exec plugin ";
+	struct sigaction dfl;
 	sigset_t none;
+	int e;
 
-	/*
-	 * The plugin starts as a fresh process would: migrate-runner blocks
-	 * every signal (its signalfd) and all three ignore SIGPIPE, and both
-	 * survive exec. A plugin or a helper it leaves behind would otherwise
-	 * shrug off a plain kill.
-	 */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGPIPE, &dfl, NULL);
+	execvpe(a->command, a->argv, a->envp);
+	e = errno;
+	/* exit 127 says "could not be run"; the reason on stderr, without stdio */
+	if (write(2, log_prog(), strlen(log_prog())) >= 0 && write(2, msg, sizeof(msg) - 1) >= 0 &&
+	    write(2, a->command, strlen(a->command)) >= 0 && write(2, ": ", 2) >= 0)
+		(void)!write(2, strerror(e), strlen(strerror(e)));
+	(void)!write(2, "\n", 1);
+	_exit(127);
+}
+
+/*
+ * Start the plugin under a child whose exit raises no signal (a clone
+ * with exit signal 0): waitpid(-1) and wait() leave that child alone, only
+ * a wait with __WALL for its pid collects it. migrate-runner, as PID 1,
+ * reaps every child with waitpid(-1) on its main thread while its lock
+ * keeper runs a plugin on another: a plainly forked plugin was reaped
+ * there, and its exit status lost. The child never execs (the kernel
+ * turns the exit signal of a child that has exec'd back into SIGCHLD): it
+ * forks the plugin, waits for it and ends the same way, exit status or
+ * signal. Both are in the child's process group. Returns the child's pid,
+ * or -1 with errno.
+ */
+static pid_t exec_clone(const struct exec_child_args *a)
+{
+	long pid = syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
+	struct sigaction dfl;
+	sigset_t none;
+	long plugin;
+	int st, fd;
+
+	if (pid != 0)
+		return (pid_t)pid;
 	setpgid(0, 0);
-	if (devnull >= 0)
-		dup2(devnull, 0);
-	dup2(out_fd, 1);
+	if (a->devnull >= 0)
+		dup2(a->devnull, 0);
+	dup2(a->out_fd, 1);
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
 #endif
-	{
-		if (max < 0 || max > 65536)
-			max = 65536;
-		for (fd = 3; fd < max; fd++)
+		for (fd = 3; fd < 65536; fd++)
 			close(fd);
+	plugin = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+	if (plugin == 0)
+		exec_child(a);
+	if (plugin < 0)
+		_exit(127);
+	while (waitpid((pid_t)plugin, &st, 0) < 0)
+		if (errno != EINTR)
+			_exit(127);
+	if (WIFSIGNALED(st)) {
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(WTERMSIG(st), &dfl, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		kill((pid_t)syscall(SYS_getpid), WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
 	}
-	putenv(info);
-	for (i = 0; cfg->exec.env[i]; i++)
-		putenv(cfg->exec.env[i]);
-	execvp(cfg->exec.command, cfg->exec.argv);
-	dprintf(2, "%s: exec plugin %s: %s\n", log_prog(), cfg->exec.command, strerror(errno));
-	_exit(127);
+	_exit(WEXITSTATUS(st));
+}
+
+/* waitpid for the plugin: a clone child needs __WALL. */
+static pid_t exec_wait(pid_t pid, int *status, int flags)
+{
+	pid_t w;
+	while ((w = waitpid(pid, status, flags | __WALL)) < 0 && errno == EINTR)
+		;
+	return w;
 }
 
 /* Read what the pipe holds now. Returns 1 at EOF, 0 otherwise. */
@@ -941,8 +1038,7 @@ static int exec_step(struct kcfg_exec_run *run, int wait_ms)
 	if (left <= 0 || run->o.toobig) {
 		kill(-run->pid, SIGKILL);
 		if (!run->exited)
-			while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
-				;
+			exec_wait(run->pid, &run->status, 0);
 		run->exited = 1;
 		return left <= 0 && !run->o.toobig ? -1 : 0;
 	}
@@ -951,13 +1047,12 @@ static int exec_step(struct kcfg_exec_run *run, int wait_ms)
 	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR)
 		return -1;
 	if (!run->exited) {
-		pid_t w = waitpid(run->pid, &run->status, WNOHANG);
-		/*
-		 * ECHILD: someone else reaped it. migrate-runner's supervisor
-		 * reaps every child (waitpid(-1)) on the main thread while its
-		 * lock keeper renews, plugin included, on another: the exit
-		 * status is gone, and the output decides (status stays 0).
-		 */
+		pid_t w = exec_wait(run->pid, &run->status, WNOHANG);
+		/* ECHILD: not ours any more, which only a wait with __WALL by
+		 * someone else can do; its status is lost, so it counts as a
+		 * failure, never as a plain exit 0 */
+		if (w < 0 && errno == ECHILD)
+			run->status = -1;
 		if (w == run->pid || (w < 0 && errno == ECHILD))
 			run->exited = 1;
 	}
@@ -984,7 +1079,8 @@ static int exec_failed(const struct kube_config *cfg, int status, struct kube_er
 int kcfg_exec_start(const struct kube_config *cfg, int64_t deadline_ms, struct kcfg_exec_run *run,
                     struct kube_error *err)
 {
-	int pfd[2];
+	struct exec_child_args a;
+	int pfd[2], e;
 	char info[256];
 
 	memset(run, 0, sizeof(*run));
@@ -997,13 +1093,22 @@ int kcfg_exec_start(const struct kube_config *cfg, int64_t deadline_ms, struct k
 	    info, sizeof(info),
 	    "KUBERNETES_EXEC_INFO={\"kind\":\"ExecCredential\",\"apiVersion\":\"%s\",\"spec\":{\"interactive\":false}}",
 	    cfg->exec.api_version);
-	run->pid = fork();
-	if (run->pid == 0)
-		exec_child(cfg, pfd[1], info);
+	a.command = cfg->exec.command;
+	a.argv = cfg->exec.argv;
+	a.out_fd = pfd[1];
+	a.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!(a.envp = exec_envp(cfg, info)))
+		run->pid = -1, errno = ENOMEM;
+	else
+		run->pid = exec_clone(&a);
+	e = errno;
+	free(a.envp);
+	if (a.devnull >= 0)
+		close(a.devnull);
 	close(pfd[1]);
 	if (run->pid < 0) {
 		close(pfd[0]);
-		return kfail(err, KUBE_ECONFIG, "exec plugin %s: fork: %s", cfg->exec.command, strerror(errno));
+		return kfail(err, KUBE_ECONFIG, "exec plugin %s: clone: %s", cfg->exec.command, strerror(e));
 	}
 	setpgid(run->pid, run->pid); /* also here: no race with a kill before the child ran */
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
@@ -1028,6 +1133,10 @@ static int exec_result(const struct kube_config *cfg, struct kcfg_exec_run *run,
 	else if (o->toobig)
 		rc = kfail(err, KUBE_ECONFIG, "exec plugin %s printed more than %u bytes", cfg->exec.command,
 		           KCFG_MAX_EXEC_OUT);
+	else if (run->status == -1)
+		rc = kfail(err, KUBE_ECONFIG,
+		           "exec plugin %s: its exit status was collected by another wait; not trusted",
+		           cfg->exec.command);
 	else if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0)
 		rc = exec_failed(cfg, run->status, err);
 	else if (!o->len)
@@ -1057,8 +1166,7 @@ void kcfg_exec_abort(struct kcfg_exec_run *run)
 {
 	if (run->pid > 0 && !run->exited) {
 		kill(-run->pid, SIGKILL);
-		while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
-			;
+		exec_wait(run->pid, &run->status, 0);
 	}
 	if (run->fd >= 0)
 		close(run->fd);

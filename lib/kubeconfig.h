@@ -69,9 +69,11 @@ int kcfg_parse_exec_credential(const char *json, size_t len, char **token, char 
  * Run the exec plugin and parse its output (stdout capped at 1 MiB; stderr
  * passes through), in steps, so that no caller blocks on it: the watch loop
  * polls it between transfers, kube_refresh_credentials between checks of a
- * deadline that can come forward. kcfg_exec_start forks the plugin in its
+ * deadline that can come forward. kcfg_exec_start starts the plugin in its
  * own process group with no descriptor of ours but 0-2, no signal blocked
- * and SIGPIPE at its default. kcfg_exec_poll waits at most wait_ms and
+ * and SIGPIPE at its default, under a child that a waitpid(-1) elsewhere
+ * in the process does not collect (its exit raises no signal), so its exit
+ * status always reaches kcfg_exec_poll. kcfg_exec_poll waits at most wait_ms and
  * returns KCFG_EXEC_RUNNING, or the result (same outputs as above; the run
  * is then released): the group is killed at 60 s (KUBE_ECONFIG) or at
  * run->deadline (monotonic, 0 = none; KUBE_ETIMEOUT), whichever is first.

@@ -488,6 +488,42 @@ static void exec_plugin_bounded(void **state)
 }
 
 /*
+ * A waitpid(-1) elsewhere in the process (migrate-runner's supervisor reaps
+ * every child on its main thread while the lock keeper runs a plugin on
+ * another) must not collect the plugin: its exit status decides, here a
+ * failure despite a valid credential on stdout.
+ */
+static void exec_plugin_not_reaped_by_others(void **state)
+{
+	struct kube_config cfg;
+	struct kube_error err;
+	struct kcfg_exec_run run;
+	char *t = NULL, *c = NULL, *k = NULL, script[512];
+	int64_t exp, t0;
+	int rc, st;
+	(void)state;
+
+	snprintf(script, sizeof(script),
+	         "#!/bin/sh\nsleep 0.3\nprintf '%%s' '{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	         "\"client.authentication.k8s.io/v1\",\"status\":{\"token\":\"t\"}}'\nexit 3\n");
+	write_file("exit3.sh", script, 0755);
+	assert_int_equal(plugin_cfg("./exit3.sh", &cfg), KUBE_OK);
+	assert_int_equal(kcfg_exec_start(&cfg, 0, &run, &err), KUBE_OK);
+	t0 = now_ms();
+	while (now_ms() - t0 < 1000) { /* past the plugin's exit */
+		pid_t w = waitpid(-1, &st, WNOHANG);
+		assert_int_not_equal(w, run.pid);
+		usleep(10000);
+	}
+	while ((rc = kcfg_exec_poll(&cfg, &run, 50, &t, &c, &k, &exp, &err)) == KCFG_EXEC_RUNNING)
+		;
+	assert_int_equal(rc, KUBE_ECONFIG);
+	assert_non_null(strstr(err.message, "exit status 3"));
+	assert_null(t);
+	kcfg_free(&cfg);
+}
+
+/*
  * Issue 15 item 10: a kubeconfig nested 100k deep is refused at once (the
  * YAML loader is quadratic in the depth), and a FIFO given as a file path
  * fails at once instead of blocking in open() or read().
@@ -595,6 +631,7 @@ int main(void)
 	    cmocka_unit_test(exec_credential_parse),
 	    cmocka_unit_test(exec_plugin_runs),
 	    cmocka_unit_test(exec_plugin_bounded),
+	    cmocka_unit_test(exec_plugin_not_reaped_by_others),
 	    cmocka_unit_test(hostile_shapes),
 	    cmocka_unit_test(base64),
 	    cmocka_unit_test(tls_server_name_route),
