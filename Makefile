@@ -20,7 +20,7 @@ ARCH ?= $(shell uname -m)
 
 DEPS_DIR ?= $(CURDIR)/.deps
 DEPS_PREFIX := $(DEPS_DIR)/$(ARCH)
-DEPS_STAMP := $(DEPS_PREFIX)/.stamp-curl8.14.1-mbedtls3.6.6-cjson1.7.18-yaml0.2.5-r5
+DEPS_STAMP := $(DEPS_PREFIX)/.stamp-curl8.14.1-mbedtls3.6.6-cjson1.7.18-yaml0.2.5-r6
 
 ifeq ($(ARCH),aarch64)
 # cross build: Debian's aarch64 gcc + musl-dev:arm64, set up by deps.sh

@@ -192,9 +192,9 @@ cmd_build() {
 	BLD="$DEPS_DIR/build-$arch"
 	# -r2: built with -ffile-prefix-map (no build paths in the binaries);
 	# -r4: mbedTLS's AES-NI code through intrinsics (below);
-	# -r5: curl with lib/deps/curl-mbedtls-readahead.patch;
+	# -r5, -r6: curl with lib/deps/curl-mbedtls-readahead.patch;
 	# keep in step with DEPS_STAMP in the Makefile.
-	stamp="$PFX/.stamp-curl$CURL_V-mbedtls$MBEDTLS_V-cjson$CJSON_V-yaml$YAML_V-r5"
+	stamp="$PFX/.stamp-curl$CURL_V-mbedtls$MBEDTLS_V-cjson$CJSON_V-yaml$YAML_V-r6"
 	[ -f "$stamp" ] && return 0
 	cmd_fetch
 	rm -rf "$PFX" "$BLD"
