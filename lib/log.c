@@ -10,6 +10,7 @@
 static const char *log_progname = "migration-gate";
 static enum log_format log_fmt = LOG_TEXT;
 static enum log_level log_max = LOG_INFO;
+static FILE *log_first;
 
 void log_init(const char *prog, enum log_format fmt, enum log_level max)
 {
@@ -118,12 +119,16 @@ const char *log_safe(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+void log_flush_first(FILE *f) { log_first = f; }
+
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char raw[4096], msg[4096];
 
 	if (lvl > log_max)
 		return;
+	if (log_first)
+		fflush(log_first);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	/* the safety net for every line: API data may carry escape sequences */
 	log_sanitize(msg, sizeof(msg), raw, 1);

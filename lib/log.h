@@ -9,6 +9,7 @@
 #define MG_LOG_H
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 
 enum log_format { LOG_TEXT, LOG_JSON };
@@ -27,6 +28,12 @@ int log_parse_format(const char *s, enum log_format *out);
 enum log_format log_get_format(void);
 enum log_level log_get_level(void);
 const char *log_prog(void);
+/*
+ * A stream flushed before each message: a program that buffers its progress
+ * output (release-check off a terminal) keeps it in order with the log.
+ * NULL: none (the default).
+ */
+void log_flush_first(FILE *f);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -42,6 +42,13 @@
 #define MAX_LOG_BYTES 65536
 #define TABLE_MAX_ROWS 30
 #define TTY_REDRAW_MS 100
+/*
+ * Off a terminal, progress lines are written at most every OUT_FLUSH_MS (a
+ * 1000-pod release changes a thousand times in a few seconds: one write
+ * each was a third of its system calls); the verdict and every log message
+ * flush them first.
+ */
+#define OUT_FLUSH_MS 100
 #define RC_REPORT_SCHEMA_VERSION                                                                                       \
 	1 /* --output json: bump on an incompatible change */ /* the table of a large release is not redrawn per event \
 	                                                       */
@@ -87,9 +94,10 @@ struct check {
 	FILE *out; /* progress: stdout, or stderr with --output json */
 	int printed;
 	int tty, table_lines;
-	int64_t last_draw, draw_due; /* TTY redraws (kube_now_ms clock) */
-	int64_t wake_at;             /* watch alarm: a graced state expires, a redraw is due (kube_now_ms) */
-	int64_t fetch_deadline;      /* for all log and Event requests after a failure */
+	int64_t last_draw, draw_due;   /* TTY redraws (kube_now_ms clock) */
+	int64_t last_flush, flush_due; /* progress lines off a TTY (same clock) */
+	int64_t wake_at;               /* watch alarm: a graced state expires, a redraw is due (kube_now_ms) */
+	int64_t fetch_deadline;        /* for all log and Event requests after a failure */
 };
 
 static int64_t rc_wall_ms(void)
@@ -458,8 +466,15 @@ static int evaluate(struct check *c)
 	c->have_res = 1;
 	c->res_stale = 1;
 	if (c->printed) {
-		c->last_out_mono = kube_now_ms();
-		fflush(c->out);
+		int64_t mono = kube_now_ms();
+		c->last_out_mono = mono;
+		if (mono - c->last_flush >= OUT_FLUSH_MS) {
+			fflush(c->out);
+			c->last_flush = mono;
+			c->flush_due = 0;
+		} else if (!c->flush_due) {
+			c->flush_due = c->last_flush + OUT_FLUSH_MS;
+		}
 	}
 	if (c->tty) {
 		/* a large release changes many times a second: redraw at most every TTY_REDRAW_MS */
@@ -487,6 +502,8 @@ static void set_alarm(struct check *c)
 	c->wake_at = c->have_res && c->cnt.recheck_at_ms ? recheck_mono(c) : 0;
 	if (c->draw_due && (!c->wake_at || c->draw_due < c->wake_at))
 		c->wake_at = c->draw_due;
+	if (c->flush_due && (!c->wake_at || c->flush_due < c->wake_at))
+		c->wake_at = c->flush_due;
 }
 
 static int on_event(void *ctx, size_t spec_index, enum watch_event ev, const cJSON *obj)
@@ -523,6 +540,11 @@ static int on_tick(void *ctx)
 		int r = evaluate(c);
 		if (r != 0)
 			return r;
+	}
+	if (c->flush_due && now >= c->flush_due) {
+		fflush(c->out);
+		c->last_flush = now;
+		c->flush_due = 0;
 	}
 	if (c->tty) {
 		draw_table(c);
@@ -977,6 +999,11 @@ static int setup(struct check *c, const struct opts *o)
 	c->last_out_mono = c->start_mono;
 	c->out = o->json ? stderr : stdout;
 	c->tty = !o->quiet && isatty(fileno(c->out)) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
+	if (!c->tty) { /* OUT_FLUSH_MS */
+		static char outbuf[16384];
+		setvbuf(c->out, outbuf, _IOFBF, sizeof(outbuf));
+		log_flush_first(c->out);
+	}
 	c->first_spec = o->no_helm ? K_DEPLOYMENTS : K_RELEASES;
 	memset(&co, 0, sizeof(co));
 	co.kubeconfig = o->kubeconfig;

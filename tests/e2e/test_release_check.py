@@ -159,6 +159,19 @@ current-context: sim
         self.assertRegex(out, r"wait Pod/web-2-0 +0/1 +NotReady +container \"app\" is not ready")
         self.assertRegex(out, r"ok   Pod/web-2-0 +1/1 +Ready")
 
+    def test_progress_lines_written_within_a_moment(self):
+        # off a terminal, lines are written at most every 100 ms: a change
+        # right after another must still be written while it waits
+        _, _, cur = self.web(replicas=3, ready=False, available=0)
+        p = self.start("--timeout", "30s")
+        p.read_until("wait Pod/web-2-2")
+        for i in (0, 1):
+            self.ks.apply(fx.pod(self.ns, f"web-2-{i}", REL, owner=cur, status=fx.ready_status()))
+        p.read_until("ok   Pod/web-2-1", timeout=2 * SLOW)
+        self.assertIsNone(p.p.poll())          # still waiting for web-2-2
+        p.p.kill()
+        p.wait()
+
     def reframed(self, mode):
         """Pods turn ready while release-check watches through a relay that
         re-cuts the server's TLS records into reads (mg.Reframer)."""
