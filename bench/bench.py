@@ -455,6 +455,7 @@ def suite_scale(ks, rounds, idle, pods=1000, workloads=50):
     once.sort()
     res["once_cpu"], res["once_user"], res["once_sys"] = once[len(once) // 2]
     res["callgrind"] = scale_callgrind(ks, ns, rel, owners, per, rc_argv) if shutil.which("valgrind") else None
+    res["syscalls"] = scale_syscalls(ks, ns, rel, owners, per, rc_argv) if shutil.which("strace") else None
     res["big"] = scale_big(ks, rel, pods * 5, workloads * 5)
     # wait-for-job with 1000 Jobs in the namespace: it must not list them all
     jns = "bench-jobs"
@@ -491,23 +492,22 @@ def callgrind_total(out):
     raise RuntimeError("no summary in " + out)
 
 
-def scale_callgrind(ks, ns, rel, owners, per, rc_argv):
-    """Instructions instead of CPU time (repeatable on a shared machine):
-    a check-once run of the healthy release (the lists, the verdict) and a
-    watch run that lists the same objects not ready and then takes one
-    event per object; the difference per event is what an event costs."""
-    out = os.path.join(BUILD, "bench", "callgrind-once.out")  # kept for callgrind_annotate
-    once_argv = check_once(rc_argv)
-    p = callgrind_start(once_argv, out)
+def scale_measured(ks, ns, rel, owners, per, rc_argv, run, total):
+    """A check-once run of the healthy release (the lists, the verdict) and
+    a watch run that lists the same objects not ready and then takes one
+    event per object, each under run(argv, out) (a Popen); total(out) reads
+    the figure, and the difference per event is what an event costs."""
+    out = os.path.join(BUILD, "bench", "once.out")
+    p = run(check_once(rc_argv), out)
     once_rc = p.wait(600)
-    once = callgrind_total(out)
-    out = os.path.join(BUILD, "bench", "callgrind-watch.out")
+    once = total(out)
     for w, rs in enumerate(owners):
         for i in range(per):
             ks.apply(fx.pod(ns, "w%d-1-%d" % (w, i), rel, owner=rs, status=fx.notready_status()))
         ks.apply(fx.deployment(ns, "w%d" % w, rel, replicas=per, revision="1", available=0))
     ks.reset_requests()
-    p = callgrind_start(rc_argv, out)
+    out = os.path.join(BUILD, "bench", "watch.out")
+    p = run(rc_argv, out)
     # watching once every list has its watch (each spec lists, then watches)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and p.poll() is None:
@@ -525,10 +525,44 @@ def scale_callgrind(ks, ns, rel, owners, per, rc_argv):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, 9)
         watch_rc = p.wait()
-    watch = callgrind_total(out)
-    events = len(owners) * (per + 1)
+    return once_rc, once, watch_rc, total(out), len(owners) * (per + 1)
+
+
+def scale_callgrind(ks, ns, rel, owners, per, rc_argv):
+    """Instructions instead of CPU time (repeatable on a shared machine)."""
+    def run(argv, out):
+        return callgrind_start(argv, out.replace(".out", "-callgrind.out"))
+
+    def total(out):
+        return callgrind_total(out.replace(".out", "-callgrind.out"))  # kept for callgrind_annotate
+    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, run, total)
     return {"once_rc": once_rc, "once_ir": once, "watch_rc": watch_rc, "watch_ir": watch, "events": events,
             "per_1000": (watch - once) * 1000.0 / events}
+
+
+def strace_counts(out):
+    """strace -c's table: syscall name -> calls."""
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[3].isdigit():
+                counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def scale_syscalls(ks, ns, rel, owners, per, rc_argv):
+    """System calls per event (strace -c): what the CPU's system time is made of."""
+    def run(argv, out):
+        return subprocess.Popen(["strace", "-f", "-c", "-o", out] + argv, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
+    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, run, strace_counts)
+
+    def per_1000(*names):
+        return sum(watch.get(n, 0) - once.get(n, 0) for n in names) * 1000.0 / events
+    return {"rc": (once_rc, watch_rc), "events": events, "total": per_1000("total"),
+            "recv": per_1000("recvfrom", "read", "recvmsg"), "poll": per_1000("poll", "ppoll"),
+            "write": per_1000("write", "writev"), "mem": per_1000("mmap", "munmap", "mremap", "madvise", "brk")}
 
 
 def scale_big(ks, rel, pods, workloads):
@@ -571,6 +605,14 @@ def table_scale(res, idle):
         ]
     else:
         rows.append("| … instructions (callgrind) | not measured: no valgrind | |")
+    sc = res.get("syscalls")
+    if sc:
+        rows.append("| … system calls per 1000 watch events (strace -c, watch − once): all = reads + polls + "
+                    "writes + memory + other; exit codes | %.0f = %.0f + %.0f + %.0f + %.0f + %.0f; %s / %s | |" % (
+                        sc["total"], sc["recv"], sc["poll"], sc["write"], sc["mem"],
+                        sc["total"] - sc["recv"] - sc["poll"] - sc["write"] - sc["mem"], sc["rc"][0], sc["rc"][1]))
+    else:
+        rows.append("| … system calls (strace) | not measured: no strace | |")
     b = res["big"]
     rows += [
         "| release-check, %d pods + %d Deployments, healthy: exit code | %s | 0 |" % (

@@ -49,7 +49,7 @@ for group in "$@"; do
 	# make lint: formatting is checked, never skipped for want of the tool
 	lint) want clang-format clang-format ;;
 	unzip) want unzip unzip ;;
-	bench) want tini tini; want dumb-init dumb-init; want time /usr/bin/time; want valgrind valgrind ;;
+	bench) want tini tini; want dumb-init dumb-init; want time /usr/bin/time; want valgrind valgrind; want strace strace ;;
 	*) echo "ensure-tools: unknown group $group" >&2; exit 64 ;;
 	esac
 done
