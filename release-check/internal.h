@@ -40,7 +40,7 @@ struct vobj {
 	uint64_t seq;               /* insertion order across the store: "first" as in a list */
 	uint64_t sig;               /* hash of what other objects' rows read of this one */
 	int64_t first_seen_ms;      /* when row->grace_key was first seen */
-	unsigned char kind, dirty, stale, removed, graced, considered;
+	unsigned char kind, dirty, stale, removed, graced, considered, skipped;
 };
 
 struct htab {
@@ -57,12 +57,12 @@ struct verdict_store {
 	uint64_t seq;
 	struct verdict_row *release_row; /* NULL: none (yet) */
 	int release_dirty;
-	unsigned char release_considered; /* always 0: the record is not a workload */
-	int release_missing;              /* a release was expected and has no record */
-	int64_t now_ms;                   /* of the last update */
+	unsigned char release_considered, release_skipped; /* always 0: the record is not a workload */
+	int release_missing;                               /* a release was expected and has no record */
+	int64_t now_ms;                                    /* of the last update */
 	int64_t helm_revision;
 	char helm_status[32];
-	size_t nfailed, nprogressing, nconsidered;
+	size_t nfailed, nprogressing, nconsidered, nskipped;
 };
 
 struct eval {
@@ -73,6 +73,7 @@ struct eval {
 	struct verdict_row row; /* its row, when has_row */
 	int has_row;
 	int considered; /* it counts as a workload or pod */
+	int skipped;    /* not counted by design (paused, suspended): decided, not waited for */
 };
 
 /* ---- the per-kind hooks (the table is verdict_kinds[], verdict.c) --------------- */

@@ -135,6 +135,7 @@ void rc_rule_job(struct eval *ev, const cJSON *job)
 		return;
 	if (js.phase == JOBSTATUS_SUSPENDED) {
 		clean_suspended(row);
+		ev->skipped = 1;
 		return;
 	}
 	ev->considered++;

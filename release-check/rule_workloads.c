@@ -259,6 +259,7 @@ void rc_rule_deployment(struct eval *ev, const cJSON *d)
 		}
 		/* by design: nothing rolls out until someone resumes it */
 		row->status = ROW_IGNORED;
+		ev->skipped = 1;
 		rc_clean_copy(row->state, sizeof(row->state), "Paused");
 		rc_fmt(row->reason, sizeof(row->reason),
 		       "paused (spec.paused): not rolled out until `kubectl rollout resume`; not counted");

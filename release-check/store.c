@@ -37,6 +37,16 @@ static void summarize(struct verdict_result *r)
 		r->verdict = VERDICT_PROGRESSING;
 		rc_fmt(r->summary, sizeof(r->summary), "waiting for %zu object%s, e.g. %s/%s: %s", nprog,
 		       nprog == 1 ? "" : "s", first_prog->kind, first_prog->name, first_prog->reason);
+	} else if (!r->nconsidered && r->nskipped) {
+		/*
+		 * Only workloads that never roll out by design (paused,
+		 * suspended): they are decided, with their note; waiting for
+		 * them would only wait out the timeout.
+		 */
+		r->verdict = VERDICT_HEALTHY;
+		rc_fmt(r->summary, sizeof(r->summary),
+		       "nothing to wait for: %zu workload%s paused or suspended, not counted", r->nskipped,
+		       r->nskipped == 1 ? "" : "s");
 	} else if (!r->nconsidered) {
 		/*
 		 * Nothing selected: the objects may not exist yet
@@ -317,8 +327,8 @@ static int row_differs(const struct verdict_row *a, const struct verdict_row *b)
  * The row just judged (ev) replaces *slot: counts, since_ms, and the
  * change report. -1: out of memory (nothing changed).
  */
-static int settle(struct eval *ev, struct verdict_row **slot, unsigned char *considered, verdict_change_fn changed,
-                  void *ctx)
+static int settle(struct eval *ev, struct verdict_row **slot, unsigned char *considered, unsigned char *skipped,
+                  verdict_change_fn changed, void *ctx)
 {
 	struct verdict_store *st = ev->st;
 	struct verdict_row *old = *slot, *cur = old;
@@ -337,6 +347,9 @@ static int settle(struct eval *ev, struct verdict_row **slot, unsigned char *con
 	st->nconsidered -= *considered;
 	*considered = ev->has_row && ev->considered;
 	st->nconsidered += *considered;
+	st->nskipped -= *skipped;
+	*skipped = ev->has_row && ev->skipped;
+	st->nskipped += *skipped;
 	if (!ev->has_row) {
 		if (old) {
 			if (changed)
@@ -389,13 +402,14 @@ static int judge(struct eval *ev, struct vobj *o, verdict_change_fn changed, voi
 	ev->cur = o;
 	ev->has_row = 0;
 	ev->considered = 0;
+	ev->skipped = 0;
 	h->judge(ev, o->obj);
 	/* a grace key not in the last row starts its grace now */
 	if (!ev->has_row || !ev->row.grace_key[0])
 		o->first_seen_ms = 0;
 	else if (!o->row || strcmp(o->row->grace_key, ev->row.grace_key) != 0)
 		o->first_seen_ms = ev->opts->now_ms;
-	if (settle(ev, &o->row, &o->considered, changed, ctx) < 0)
+	if (settle(ev, &o->row, &o->considered, &o->skipped, changed, ctx) < 0)
 		return -1;
 	graced_set(ev->st, o, o->row && o->row->fails_at_ms > 0);
 	return 0;
@@ -418,7 +432,7 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 		int64_t rev = st->helm_revision;
 		ev->has_row = 0;
 		rc_rule_release(ev);
-		if (settle(ev, &st->release_row, &st->release_considered, changed, ctx) < 0)
+		if (settle(ev, &st->release_row, &st->release_considered, &st->release_skipped, changed, ctx) < 0)
 			rc = -1;
 		else
 			st->release_dirty = 0;
@@ -449,6 +463,7 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 		st->dead = o->next;
 		graced_set(st, o, 0);
 		st->nconsidered -= o->considered;
+		st->nskipped -= o->skipped;
 		if (o->row) {
 			st->nfailed -= o->row->status == ROW_FAILED;
 			st->nprogressing -= o->row->status == ROW_PROGRESSING;
@@ -463,9 +478,9 @@ int verdict_store_update(struct verdict_store *st, const struct verdict_opts *op
 		counts->nprogressing = st->nprogressing;
 		counts->nconsidered = st->nconsidered;
 		counts->release_missing = st->release_missing;
-		counts->verdict = st->nfailed                              ? VERDICT_FAILED
-		                  : (st->nprogressing || !st->nconsidered) ? VERDICT_PROGRESSING
-		                                                           : VERDICT_HEALTHY;
+		counts->verdict = st->nfailed                                                 ? VERDICT_FAILED
+		                  : (st->nprogressing || (!st->nconsidered && !st->nskipped)) ? VERDICT_PROGRESSING
+		                                                                              : VERDICT_HEALTHY;
 		for (o = st->graced; o; o = o->gnext)
 			if (o->row->status == ROW_PROGRESSING &&
 			    (!counts->recheck_at_ms || o->row->fails_at_ms < counts->recheck_at_ms))
@@ -483,6 +498,7 @@ int verdict_store_result(const struct verdict_store *st, struct verdict_result *
 	out->helm_revision = st->helm_revision;
 	memcpy(out->helm_status, st->helm_status, sizeof(out->helm_status));
 	out->nconsidered = st->nconsidered;
+	out->nskipped = st->nskipped;
 	out->now_ms = st->now_ms;
 	out->release_missing = st->release_missing;
 	for (i = 0; i < VERDICT_NKINDS; i++)

@@ -147,6 +147,7 @@ struct verdict_result {
 	struct verdict_row *rows;         /* nrows rows, kinds in a fixed order */
 	size_t nrows;
 	size_t nconsidered;    /* workloads and pods that counted */
+	size_t nskipped;       /* workloads not counted by design (paused, suspended) */
 	int64_t recheck_at_ms; /* earliest fails_at_ms of a progressing row, 0 = none */
 	int64_t now_ms;        /* opts->now_ms of the update the rows are of */
 	int release_missing;   /* opts->release has no Helm record here: failed, a configuration error */

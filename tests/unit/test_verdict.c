@@ -366,8 +366,16 @@ static void t_deploy_paused(void **state)
 	(void)state;
 	run("{'deployments':[{'metadata':{'name':'web','generation':1},'spec':{'paused':true,'replicas':1},"
 	    "'status':{'observedGeneration':1}}]}");
-	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	/* decided, not waited for: the only workload is paused (issue 14 family 3) */
+	assert_int_equal(R.verdict, VERDICT_HEALTHY);
 	assert_string_equal(row("Deployment", "web")->state, "Paused");
+	assert_non_null(strstr(R.summary, "nothing to wait for: 1 workload paused or suspended"));
+	/* beside a workload that rolls out, that one decides */
+	run("{'deployments':[{'metadata':{'name':'web','generation':1},'spec':{'paused':true,'replicas':1},"
+	    "'status':{'observedGeneration':1}},{'metadata':{'name':'api','generation':1},'spec':{'replicas':1},"
+	    "'status':{'observedGeneration':1,'replicas':1,'updatedReplicas':1,'readyReplicas':0,"
+	    "'availableReplicas':0}}]}");
+	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
 }
 
 static void t_deploy_replica_failure(void **state)
@@ -898,7 +906,7 @@ static void t_job_suspended_cronjob(void **state)
 {
 	(void)state;
 	run("{'jobs':[{'metadata':{'name':'mig'},'spec':{'suspend':true}}]}");
-	assert_int_equal(R.verdict, VERDICT_PROGRESSING);
+	assert_int_equal(R.verdict, VERDICT_HEALTHY); /* decided: nothing else to wait for */
 	assert_string_equal(row("Job", "mig")->state, "Suspended");
 	run("{'jobs':[" JOB("nightly-1", COND("Failed", "True"), "," OWNER("CronJob", "nightly")) "]}");
 	assert_int_equal(row("Job", "nightly-1")->status, ROW_IGNORED);
