@@ -117,21 +117,29 @@ class Listener:
 
     def _serve_conn(self, conn, addr):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # one event = one segment, now
+        # the TLS socket takes the connection over (wrap_socket detaches conn):
+        # it is the one an outage (_drop_all) must shut down, idle keep-alive
+        # connections included, also in the middle of a handshake
+        try:
+            tls = self.ssl_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
         with self.lock:
             if self.closed or not self.socks:
-                conn.close()
+                tls.close()
                 return
-            self.conns.add(conn)
+            self.conns.add(tls)
         try:
-            tls = self.ssl_ctx.wrap_socket(conn, server_side=True)
+            tls.do_handshake()
             APIHandler(tls, addr, self)
-        except (OSError, ssl.SSLError):
+        except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
             with self.lock:
-                self.conns.discard(conn)
+                self.conns.discard(tls)
             try:
-                conn.close()
+                tls.close()
             except OSError:
                 pass
 

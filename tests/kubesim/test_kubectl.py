@@ -542,6 +542,28 @@ class ApiTest(unittest.TestCase):
         self.assertGreater(time.monotonic() - t0, 0.7)
         self.call("GET", "/version")
 
+    def test_fault_stop_listening_drops_idle_connections(self):
+        # a keep-alive connection made before the outage is cut too: a
+        # client's next request on it must not be served while the server is
+        # down (the TLS socket took the connection over; the raw one was
+        # shut down in vain, and migrate-runner's record went through)
+        c = http.client.HTTPSConnection("127.0.0.1", self.ks.api_port, context=self.ks._ssl, timeout=5)
+        hdrs = {"Authorization": "Bearer " + self.ks.admin_token}
+        c.request("GET", "/version", headers=hdrs)
+        self.assertEqual(c.getresponse().read()[:1], b"{")
+        self.ks.faults(stop_listening=1.0)
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            c.request("GET", "/version", headers=hdrs)
+            c.getresponse().read()
+        c.close()
+        deadline = time.monotonic() + 5         # the next test finds it up again
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ks.api_port), timeout=2).close()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+
     def test_requests_are_counted(self):
         self.ks.reset_requests()
         self.call("GET", "/api/v1/namespaces/default/pods")
