@@ -17,7 +17,9 @@ server is down; the termination log and the stdout line must come at once,
 and either the record appears once the API is back within --record-timeout
 or the runner says it was not written (never both, never neither); its Job
 is then deleted when the record was written, and its waiters - some started
-only after the deletion - must take the verdict from the record alone.
+only after the deletion - must take the verdict from the record alone. Every
+third episode runs on a kubesim of its own whose outage outlasts the record
+budget: the runner must say the record was not written, within the budget.
 
 It fails (exit 1) when any waiter gives a wrong verdict or none, or when a
 waiter spins: more than 120 requests per minute of waiting, more than
@@ -101,8 +103,12 @@ PLUGIN = """#!/usr/bin/env python3
 # soak exec credential plugin: a token kubesim accepts for TTL s; it says it
 # expires later than that one time in three (revoked early: the 401 path)
 import datetime, json, os, random, urllib.request
+# the waiter that ran it: the plugin's parent is the waiter's non-exec'ing
+# child that starts and waits for it (lib/kubeconfig.c exec_clone)
+with open("/proc/%%d/stat" %% os.getppid()) as st:
+    waiter = int(st.read().rsplit(")", 1)[1].split()[1])
 with open(%(count)r, "a") as f:
-    f.write("%%d\\n" %% os.getppid())
+    f.write("%%d\\n" %% waiter)
 ttl = random.choice([12, 12, 4])
 req = urllib.request.Request("http://127.0.0.1:%(port)d/tokens", method="POST",
                              data=json.dumps({"user": "soak-exec", "ttl_seconds": ttl}).encode(),
@@ -136,18 +142,19 @@ def exec_kubeconfig(ks, d):
 RECORD_TIMEOUT = 8  # the runner's --record-timeout in the episodes
 
 
-def runner_episode(ks, k, logdir, live, failures, stats, chaos_log):
-    """migrate-runner's command exits during an API outage (see the module doc)."""
+def runner_episode(ks, k, logdir, live, failures, stats, chaos_log, lost=False):
+    """migrate-runner's command exits during an API outage (see the module
+    doc). lost: on a kubesim of its own (no waiters, no chaos), an outage
+    past the record budget: the record cannot be written, and the runner
+    must say so, within its budget, with the local copies on time."""
     name = "soak-mr-%d" % k
     code = random.choice([0, 0, 3])
     want = 0 if code == 0 else 1
-    # within the record budget; a 12 s outage (past it) is left out until the
-    # runner's record write is seen to meet it (see the issue 15 report)
-    outage = 2
+    outage = RECORD_TIMEOUT + 4 if lost else 2
     go = os.path.join(logdir, name + ".go")
     tlog = os.path.join(logdir, name + ".termination-log")
     ks.apply(job(name))
-    for i in range(2):
+    for i in range(0 if lost else 2):
         live.append(Waiter(ks, name, want, "soak-mr-records", logdir, tag="-early%d" % i))
     env = clean_env({"KUBECONFIG": ks.kubeconfig, "JOB_NAME": name, "POD_NAME": name + "-pod"})
     with open(os.path.join(logdir, name + ".runner.log"), "w") as errf:
@@ -209,15 +216,20 @@ def runner_episode(ks, k, logdir, live, failures, stats, chaos_log):
         bad.append("record %s, yet the runner %s" % ("written" if raw is not None else "absent",
                                                       "says it was not" if said_lost else "does not say so"))
     # a 2 s outage in an 8 s budget must not lose the record, unless chaos added its own outage
-    chaos_outage = any(t >= t_go - 3 and t <= t_end and n == "outage" for t, n in chaos_log)
+    chaos_outage = not lost and any(t >= t_go - 3 and t <= t_end and n == "outage" for t, n in chaos_log)
     if raw is None and outage * 3 <= RECORD_TIMEOUT and not chaos_outage:
         bad.append("a %d s outage lost the record (budget %d s)" % (outage, RECORD_TIMEOUT))
     if raw is not None and outage > RECORD_TIMEOUT + 2:
         bad.append("the record was written although the API was down past the budget (no outage?)")
+    if lost and raw is not None:
+        bad.append("the record was written although the API was down past the budget")
     stats["episodes"] += 1
     stats["written" if raw is not None else "lost"] += 1
     if bad:
         failures.append("%s (outage %d s): %s; runner log %s.runner.log" % (name, outage, "; ".join(bad), name))
+    if lost:
+        ks.delete("batch/v1", "Job", "default", name)
+        return
     # the Job finishes; with a record it is deleted at once (ttlSecondsAfterFinished=0) and the
     # record is the only trace, also for the waiters that start only now
     for _ in range(40):
@@ -234,15 +246,24 @@ def runner_episode(ks, k, logdir, live, failures, stats, chaos_log):
 
 
 def episodes(ks, end, logdir, live, failures, stats, chaos_log):
-    k = 0
-    while time.monotonic() + 10 < end:
-        time.sleep(random.uniform(3, 8))
-        k += 1
-        try:
-            runner_episode(ks, k, logdir, live, failures, stats, chaos_log)
-        except Exception as e:
-            failures.append("runner episode %d: %r" % (k, e))
-        time.sleep(5)
+    """Every third episode runs on a kubesim of its own with an outage past
+    the record budget (the others' waiters would time out in it)."""
+    k, own = 0, None
+    try:
+        while time.monotonic() + 10 < end:
+            time.sleep(random.uniform(3, 8))
+            k += 1
+            lost = k % 3 == 2 and time.monotonic() + RECORD_TIMEOUT + 10 < end
+            try:
+                if lost and own is None:
+                    own = KubeSim(bookmark_interval=2).start()
+                runner_episode(own if lost else ks, k, logdir, live, failures, stats, chaos_log, lost=lost)
+            except Exception as e:
+                failures.append("runner episode %d: %r" % (k, e))
+            time.sleep(5)
+    finally:
+        if own is not None:
+            own.stop()
 
 
 def chaos(ks, stop, log):
@@ -365,6 +386,8 @@ def main():
         stats["episodes"], stats["written"], stats["lost"]))
     if not stats["episodes"] and a.seconds >= 30:
         failures.append("no migrate-runner episode ran")
+    if not stats["lost"] and a.seconds >= 60:
+        failures.append("no migrate-runner episode met an outage past its record budget")
     # spinning and leaks
     waited_min = sum((w.samples[-1][0] if w.samples else 0) for w in finished) / 60.0
     for w in finished:
