@@ -492,12 +492,14 @@ def callgrind_total(out):
     raise RuntimeError("no summary in " + out)
 
 
-def scale_measured(ks, ns, rel, owners, per, rc_argv, run, total):
+def scale_measured(ks, ns, rel, owners, per, rc_argv, run, total, tag):
     """A check-once run of the healthy release (the lists, the verdict) and
     a watch run that lists the same objects not ready and then takes one
     event per object, each under run(argv, out) (a Popen); total(out) reads
-    the figure, and the difference per event is what an event costs."""
-    out = os.path.join(BUILD, "bench", "once.out")
+    the figure, and the difference per event is what an event costs. The
+    files are build/bench/{once,watch}-TAG.out (callgrind_annotate reads
+    them)."""
+    out = os.path.join(BUILD, "bench", "once-%s.out" % tag)
     p = run(check_once(rc_argv), out)
     once_rc = p.wait(600)
     once = total(out)
@@ -506,7 +508,7 @@ def scale_measured(ks, ns, rel, owners, per, rc_argv, run, total):
             ks.apply(fx.pod(ns, "w%d-1-%d" % (w, i), rel, owner=rs, status=fx.notready_status()))
         ks.apply(fx.deployment(ns, "w%d" % w, rel, replicas=per, revision="1", available=0))
     ks.reset_requests()
-    out = os.path.join(BUILD, "bench", "watch.out")
+    out = os.path.join(BUILD, "bench", "watch-%s.out" % tag)
     p = run(rc_argv, out)
     # watching once every list has its watch (each spec lists, then watches)
     deadline = time.monotonic() + 300
@@ -530,12 +532,8 @@ def scale_measured(ks, ns, rel, owners, per, rc_argv, run, total):
 
 def scale_callgrind(ks, ns, rel, owners, per, rc_argv):
     """Instructions instead of CPU time (repeatable on a shared machine)."""
-    def run(argv, out):
-        return callgrind_start(argv, out.replace(".out", "-callgrind.out"))
-
-    def total(out):
-        return callgrind_total(out.replace(".out", "-callgrind.out"))  # kept for callgrind_annotate
-    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, run, total)
+    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, callgrind_start,
+                                                            callgrind_total, "callgrind")
     return {"once_rc": once_rc, "once_ir": once, "watch_rc": watch_rc, "watch_ir": watch, "events": events,
             "per_1000": (watch - once) * 1000.0 / events}
 
@@ -556,7 +554,8 @@ def scale_syscalls(ks, ns, rel, owners, per, rc_argv):
     def run(argv, out):
         return subprocess.Popen(["strace", "-f", "-c", "-o", out] + argv, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
-    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, run, strace_counts)
+    once_rc, once, watch_rc, watch, events = scale_measured(ks, ns, rel, owners, per, rc_argv, run, strace_counts,
+                                                            "strace")
 
     def per_1000(*names):
         return sum(watch.get(n, 0) - once.get(n, 0) for n in names) * 1000.0 / events

@@ -448,6 +448,14 @@ static void on_row(void *ctx, const struct verdict_row *r, int gone)
 
 /* ---- evaluation and the watch callbacks ---------------------------------------------- */
 
+/* Write the buffered progress lines now (OUT_FLUSH_MS). */
+static void flush_out(struct check *c, int64_t now)
+{
+	fflush(c->out);
+	c->last_flush = now;
+	c->flush_due = 0;
+}
+
 /* 1: the release is decided (or --timeout 0 had its look), 0: go on, -1: out of memory. */
 static int evaluate(struct check *c)
 {
@@ -468,13 +476,10 @@ static int evaluate(struct check *c)
 	if (c->printed) {
 		int64_t mono = kube_now_ms();
 		c->last_out_mono = mono;
-		if (mono - c->last_flush >= OUT_FLUSH_MS) {
-			fflush(c->out);
-			c->last_flush = mono;
-			c->flush_due = 0;
-		} else if (!c->flush_due) {
+		if (mono - c->last_flush >= OUT_FLUSH_MS)
+			flush_out(c, mono);
+		else if (!c->flush_due)
 			c->flush_due = c->last_flush + OUT_FLUSH_MS;
-		}
 	}
 	if (c->tty) {
 		/* a large release changes many times a second: redraw at most every TTY_REDRAW_MS */
@@ -541,11 +546,8 @@ static int on_tick(void *ctx)
 		if (r != 0)
 			return r;
 	}
-	if (c->flush_due && now >= c->flush_due) {
-		fflush(c->out);
-		c->last_flush = now;
-		c->flush_due = 0;
-	}
+	if (c->flush_due && now >= c->flush_due)
+		flush_out(c, now);
 	if (c->tty) {
 		draw_table(c);
 	} else if (!c->o->quiet && c->have_res && now - c->last_out_mono >= HEARTBEAT_MS && refresh_result(c) == 0) {

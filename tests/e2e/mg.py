@@ -11,9 +11,13 @@ KUBERNETES_SERVICE_HOST/PORT. Nothing is created on the real filesystem.
 """
 
 import os
+import select
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
@@ -142,8 +146,6 @@ class Reframer:
     writes a copy of a kubeconfig that goes through the relay."""
 
     def __init__(self, upstream_port, mode, hold=0.3):
-        import socket
-        import threading
         self.mode, self.hold, self.upstream_port = mode, hold, upstream_port
         self.pieces = 0          # sends to the client
         self.max_records = 0     # TLS records begun in one send (burst)
@@ -164,8 +166,6 @@ class Reframer:
         return out
 
     def _accept(self):
-        import socket
-        import threading
         while not self.closed:
             try:
                 c, _ = self.sock.accept()
@@ -197,8 +197,6 @@ class Reframer:
         self._close(c, u)
 
     def _down(self, u, c):
-        import select
-        import time
         rec_left = 0     # bytes of the current TLS record still to come
         try:
             buf, since = b"", None
