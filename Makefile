@@ -174,7 +174,9 @@ include images/images.mk
 # The shipped binaries are static musl ones; ASan/UBSan and valgrind's leak
 # checker need the host toolchain, so the same sources are also linked
 # dynamically against Debian's -dev libraries into build/asan/ and
-# build/debug/, and the e2e suite runs against them (MG_BUILD_DIR).
+# build/debug/, and the e2e suite runs against them (MG_BUILD_DIR). They
+# use the system allocator for cJSON (MG_SYSTEM_MALLOC, lib/pool.h), so
+# ASan and memcheck see every node; the pool itself has its unit test.
 # They leave out the chart and OCI-image tests (E2E_SAN_SUBSET=binaries, the
 # list in tests/pyrun.py SUBSETS: helm templates and a lifecycle whose binary
 # paths test_pattern covers; images that hold the static binaries, not the
@@ -184,11 +186,11 @@ E2E_SAN_SUBSET ?= binaries
 
 build/asan/%: $(LIB_SRC) $(LIB_HDR) $$(wildcard %/*.c %/*.h)
 	@mkdir -p build/asan
-	$(HOST_CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
+	$(HOST_CC) $(CFLAGS) $(SAN_FLAGS) -DMG_SYSTEM_MALLOC -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
 
 build/debug/%: $(LIB_SRC) $(LIB_HDR) $$(wildcard %/*.c %/*.h)
 	@mkdir -p build/debug
-	$(HOST_CC) $(CFLAGS) -O1 -g -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
+	$(HOST_CC) $(CFLAGS) -O1 -g -DMG_SYSTEM_MALLOC -o $@ $(LIB_SRC) $(wildcard $*/*.c) $(HOST_LIBS)
 
 # a failing sanitizer check exits 23, which no test expects. One test class
 # at a time by default: ASAN_JOBS=4 (tests/pyrun.py workers) is not measured yet

@@ -117,8 +117,10 @@ static void set_rv(struct wstate *w, const cJSON *obj)
 {
 	const char *rv = json_str(obj, "metadata.resourceVersion");
 
-	if (rv && strlen(rv) < sizeof(w->rv))
-		snprintf(w->rv, sizeof(w->rv), "%s", rv);
+	size_t n = rv ? strlen(rv) : 0;
+
+	if (rv && n < sizeof(w->rv))
+		memcpy(w->rv, rv, n + 1);
 }
 
 /* what watch_take may detach: the object being delivered, and its parent */

@@ -154,6 +154,12 @@ void rc_set_logs(struct verdict_row *row, const char *pod, const char *container
 	rc_clean_copy(row->log_container, sizeof(row->log_container), container);
 	row->log_previous = container ? previous : 0;
 }
+/* rc_owner_ref of obj: the one the store read when it indexed the object being judged. */
+const cJSON *rc_ref_of(const struct eval *ev, const cJSON *obj)
+{
+	return ev->cur && ev->cur->obj == obj ? ev->cur->ref : rc_owner_ref(obj);
+}
+
 /* uid, else name: what identifies an object across events */
 const char *rc_obj_id(const cJSON *obj)
 {

@@ -96,17 +96,25 @@ struct vobj *rc_ht_next(struct vobj *o, int which, const char *key)
  * The object of a kind owned by ref (uid when both have one, else name);
  * of several, the first stored, as a scan of a list would find.
  */
-const cJSON *rc_find_owner(const struct verdict_store *st, unsigned kind, const cJSON *ref)
+const struct vobj *rc_find_owner_obj(const struct verdict_store *st, unsigned kind, const cJSON *ref)
 {
-	const char *uid = json_str(ref, "uid"), *name = json_str(ref, "name");
-	struct vobj *o, *best = NULL;
+	const char *uid, *name = json_str(ref, "name");
+	struct vobj *o = rc_ht_first(st, H_NAME, kind, name), *best = NULL;
 
-	for (o = rc_ht_first(st, H_NAME, kind, name); o; o = rc_ht_next(o, H_NAME, name)) {
-		const char *ouid = json_str(o->obj, "metadata.uid");
-		if (uid && ouid && strcmp(uid, ouid) != 0)
+	if (!o)
+		return NULL;
+	uid = json_str(ref, "uid");
+	for (; o; o = rc_ht_next(o, H_NAME, name)) {
+		if (uid && o->uid && strcmp(uid, o->uid) != 0)
 			continue;
 		if (!best || o->seq < best->seq)
 			best = o;
 	}
-	return best ? best->obj : NULL;
+	return best;
+}
+
+const cJSON *rc_find_owner(const struct verdict_store *st, unsigned kind, const cJSON *ref)
+{
+	const struct vobj *o = rc_find_owner_obj(st, kind, ref);
+	return o ? o->obj : NULL;
 }

@@ -34,6 +34,8 @@ struct vobj {
 	struct vobj *prev, *next;   /* the kind's objects in insertion order (next: also the dead list) */
 	struct vobj *hnext[NHASH];  /* hash chains */
 	const char *key[NHASH];     /* into obj; NULL: not in that index */
+	const cJSON *ref;           /* rc_owner_ref(obj), read once when indexed */
+	const char *uid;            /* metadata.uid of obj, likewise */
 	struct vobj *dnext;         /* dirty queue */
 	struct vobj *gprev, *gnext; /* graced list: rows with fails_at_ms */
 	struct verdict_row *row;    /* cached; NULL: no row */
@@ -105,6 +107,7 @@ int64_t rc_parse_uint(const char *s);
 int64_t rc_time_of(const cJSON *obj, const char *path);
 int64_t rc_count(const cJSON *obj, const char *path, int64_t def);
 const cJSON *rc_owner_ref(const cJSON *obj);
+const cJSON *rc_ref_of(const struct eval *ev, const cJSON *obj);
 int rc_owned_by(const cJSON *obj, const cJSON *owner);
 int rc_generation_pending(const cJSON *obj, int64_t *gen, int64_t *obs);
 struct verdict_row *rc_add_row(struct eval *ev, const char *kind, const cJSON *obj);
@@ -121,6 +124,7 @@ void rc_ht_del(struct verdict_store *st, int which, struct vobj *o);
 /* The objects of a kind whose key is key: for (o = rc_ht_first(..); o; o = rc_ht_next(o, ..)). */
 struct vobj *rc_ht_first(const struct verdict_store *st, int which, unsigned kind, const char *key);
 struct vobj *rc_ht_next(struct vobj *o, int which, const char *key);
+const struct vobj *rc_find_owner_obj(const struct verdict_store *st, unsigned kind, const cJSON *ref);
 const cJSON *rc_find_owner(const struct verdict_store *st, unsigned kind, const cJSON *ref);
 
 /* ---- store.c ------------------------------------------------------------------- */

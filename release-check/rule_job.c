@@ -89,7 +89,8 @@ static void clean_suspended(struct verdict_row *row)
 {
 	row->status = ROW_IGNORED;
 	rc_clean_copy(row->state, sizeof(row->state), "Suspended");
-	rc_fmt(row->reason, sizeof(row->reason), "suspended (spec.suspend): will not run until resumed; not counted");
+	rc_clean_copy(row->reason, sizeof(row->reason),
+	              "suspended (spec.suspend): will not run until resumed; not counted");
 }
 
 /* A CronJob's run, or a kept Job of an earlier revision (rc_job_identity): shown, not counted. */
@@ -147,7 +148,7 @@ void rc_rule_job(struct eval *ev, const cJSON *job)
 			rc_fmt(row->reason, sizeof(row->reason), "succeeded after %lld failed attempt%s",
 			       (long long)js.failed, js.failed == 1 ? "" : "s");
 		else
-			rc_fmt(row->reason, sizeof(row->reason), "succeeded");
+			rc_clean_copy(row->reason, sizeof(row->reason), "succeeded");
 		if (js.by == JOBSTATUS_BY_COUNTERS)
 			rc_fmt(row->reason + strlen(row->reason), sizeof(row->reason) - strlen(row->reason), " (%s)",
 			       js.message);

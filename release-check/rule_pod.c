@@ -320,16 +320,17 @@ static int in_grace(struct eval *ev, struct verdict_row *row, const cJSON *pod, 
 /* The pod of a superseded ReplicaSet (1: ignored), or why a failure of it waits (defer). */
 static int pod_superseded(struct eval *ev, const cJSON *pod, struct verdict_row *row, char *defer, size_t cap)
 {
-	const cJSON *ref = rc_owner_ref(pod), *owner, *dref, *deploy;
+	const cJSON *ref = rc_ref_of(ev, pod), *dref, *deploy;
+	const struct vobj *owner;
 	int64_t rev, cur, gen, obs;
 
 	if (!rc_streq(json_str(ref, "kind"), "ReplicaSet") ||
-	    !(owner = rc_find_owner(ev->st, VERDICT_REPLICASETS, ref)))
+	    !(owner = rc_find_owner_obj(ev->st, VERDICT_REPLICASETS, ref)))
 		return 0;
-	dref = rc_owner_ref(owner);
+	dref = owner->ref;
 	if (!dref || !rc_streq(json_str(dref, "kind"), "Deployment"))
 		return 0;
-	rev = rc_parse_uint(rc_meta(owner, "metadata.annotations", RC_REVISION));
+	rev = rc_parse_uint(rc_meta(owner->obj, "metadata.annotations", RC_REVISION));
 	deploy = rc_find_owner(ev->st, VERDICT_DEPLOYMENTS, dref);
 	cur = deploy ? rc_parse_uint(rc_meta(deploy, "metadata.annotations", RC_REVISION)) : -1;
 	if (cur < 0) /* no Deployment in view: the newest sibling ReplicaSet is current */
@@ -351,17 +352,18 @@ static int pod_superseded(struct eval *ev, const cJSON *pod, struct verdict_row 
  * Terminating: a controller's pod is replaced (ignored); an unowned pod
  * being deleted will not come back (failed), unless it had finished.
  */
-static int pod_terminating(const cJSON *pod, struct verdict_row *row)
+static int pod_terminating(const struct eval *ev, const cJSON *pod, struct verdict_row *row)
 {
 	if (!json_str(pod, "metadata.deletionTimestamp"))
 		return 0;
 	rc_clean_copy(row->state, sizeof(row->state), "Terminating");
-	if (rc_owner_ref(pod) || rc_streq(json_str(pod, "status.phase"), "Succeeded")) {
+	if (rc_ref_of(ev, pod) || rc_streq(json_str(pod, "status.phase"), "Succeeded")) {
 		row->status = ROW_IGNORED;
-		rc_fmt(row->reason, sizeof(row->reason), "being deleted");
+		rc_clean_copy(row->reason, sizeof(row->reason), "being deleted");
 	} else {
 		row->status = ROW_FAILED;
-		rc_fmt(row->reason, sizeof(row->reason), "unowned pod being deleted: no controller will replace it");
+		rc_clean_copy(row->reason, sizeof(row->reason),
+		              "unowned pod being deleted: no controller will replace it");
 	}
 	return 1;
 }
@@ -369,7 +371,7 @@ static int pod_terminating(const cJSON *pod, struct verdict_row *row)
 /* Succeeded, a pod of a finished Job, or Failed. */
 static int pod_finished(struct eval *ev, const cJSON *pod, struct verdict_row *row)
 {
-	const cJSON *ref = rc_owner_ref(pod);
+	const cJSON *ref = rc_ref_of(ev, pod);
 	const char *okind = json_str(ref, "kind"), *oname = json_str(ref, "name");
 	const char *phase = rc_nz(json_str(pod, "status.phase"));
 	const char *why = json_str(pod, "status.reason"), *msg = json_str(pod, "status.message");
@@ -379,7 +381,7 @@ static int pod_finished(struct eval *ev, const cJSON *pod, struct verdict_row *r
 	if (strcmp(phase, "Succeeded") == 0) {
 		row->status = ROW_OK;
 		rc_clean_copy(row->state, sizeof(row->state), "Completed");
-		rc_fmt(row->reason, sizeof(row->reason), "succeeded");
+		rc_clean_copy(row->reason, sizeof(row->reason), "succeeded");
 		return 1;
 	}
 	if (rc_streq(okind, "Job") && (job = rc_find_owner(ev->st, VERDICT_JOBS, ref)) &&
@@ -410,7 +412,7 @@ static int pod_finished(struct eval *ev, const cJSON *pod, struct verdict_row *r
 static void pod_failure(struct eval *ev, const cJSON *pod, const struct pod_finding *f, const char *defer,
                         struct verdict_row *row)
 {
-	const cJSON *ref = rc_owner_ref(pod);
+	const cJSON *ref = rc_ref_of(ev, pod);
 	size_t n;
 
 	rc_clean_copy(row->state, sizeof(row->state), f->state);
@@ -488,7 +490,7 @@ static void pod_ready(struct eval *ev, const cJSON *pod, struct verdict_row *row
 		row->fails_at_ms = 0;
 	}
 	row->status = ROW_OK;
-	rc_fmt(row->reason, sizeof(row->reason), "ready");
+	rc_clean_copy(row->reason, sizeof(row->reason), "ready");
 }
 
 static void pod_judge(struct eval *ev, const cJSON *pod)
@@ -501,7 +503,7 @@ static void pod_judge(struct eval *ev, const cJSON *pod)
 		return;
 	rc_set_events(row, "Pod", row->name);
 	pod_counts(pod, row);
-	if (pod_terminating(pod, row) || pod_superseded(ev, pod, row, defer, sizeof(defer)) ||
+	if (pod_terminating(ev, pod, row) || pod_superseded(ev, pod, row, defer, sizeof(defer)) ||
 	    pod_finished(ev, pod, row))
 		return;
 	if (pod_find_failure(pod, &f)) {

@@ -358,7 +358,8 @@ void rc_rule_statefulset(struct eval *ev, const cJSON *s)
 	            json_path(s, "status.availableReplicas") ? "status.availableReplicas" : NULL, "status.replicas");
 	c.skip_updated = ondelete;
 	if (ondelete)
-		rc_fmt(note, sizeof(note), " (updateStrategy OnDelete: pods update when deleted; ready pods counted)");
+		rc_clean_copy(note, sizeof(note),
+		              " (updateStrategy OnDelete: pods update when deleted; ready pods counted)");
 	else if (partition > 0 && !statefulset_partition(partition, &c, row, note, sizeof(note)))
 		return;
 	if (!counts_complete(&c, row))

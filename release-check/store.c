@@ -54,7 +54,7 @@ static void summarize(struct verdict_result *r)
 		 * success.
 		 */
 		r->verdict = VERDICT_PROGRESSING;
-		rc_fmt(r->summary, sizeof(r->summary), "no workloads or pods match the selector yet");
+		rc_clean_copy(r->summary, sizeof(r->summary), "no workloads or pods match the selector yet");
 	} else {
 		r->verdict = VERDICT_HEALTHY;
 		rc_fmt(r->summary, sizeof(r->summary), "%zu object%s ready", r->nconsidered,
@@ -169,16 +169,19 @@ static void notify(struct verdict_store *st, struct vobj *o)
 		h->notify(st, o);
 }
 
-static void index_obj(struct verdict_store *st, struct vobj *o)
+/* sig: obj_sig of o->obj, which the caller computed */
+static void index_obj(struct verdict_store *st, struct vobj *o, uint64_t sig)
 {
 	size_t i;
 
-	o->key[H_ID] = rc_obj_id(o->obj);
+	o->uid = json_str(o->obj, "metadata.uid");
+	o->ref = rc_owner_ref(o->obj);
 	o->key[H_NAME] = json_str(o->obj, "metadata.name");
-	o->key[H_OWNER] = json_str(rc_owner_ref(o->obj), "name");
+	o->key[H_ID] = o->uid && o->uid[0] ? o->uid : o->key[H_NAME]; /* rc_obj_id */
+	o->key[H_OWNER] = json_str(o->ref, "name");
 	for (i = 0; i < NHASH; i++)
 		rc_ht_add(st, (int)i, o);
-	o->sig = obj_sig(o->kind, o->obj);
+	o->sig = sig;
 }
 
 static void unindex_obj(struct verdict_store *st, struct vobj *o)
@@ -206,7 +209,7 @@ int rc_store_add(struct verdict_store *st, unsigned kind, const cJSON *obj, cJSO
 		st->head[kind] = o;
 	st->tail[kind] = o;
 	st->count[kind]++;
-	index_obj(st, o);
+	index_obj(st, o, obj_sig(kind, obj));
 	rc_mark_dirty(st, o);
 	propagate(st, o);
 	notify(st, o);
@@ -240,6 +243,7 @@ int verdict_store_put_owned(struct verdict_store *st, enum verdict_kind k, cJSON
 {
 	struct vobj *o;
 	uint64_t sig;
+	int changed;
 
 	if ((unsigned)k >= VERDICT_NKINDS || !cJSON_IsObject(pr)) {
 		cJSON_Delete(pr);
@@ -262,9 +266,10 @@ int verdict_store_put_owned(struct verdict_store *st, enum verdict_kind k, cJSON
 	cJSON_Delete(o->own);
 	o->obj = o->own = pr;
 	o->stale = 0;
-	index_obj(st, o);
+	changed = sig != o->sig;
+	index_obj(st, o, sig);
 	rc_mark_dirty(st, o);
-	if (sig != o->sig || verdict_kinds[k].hooks->always_propagate)
+	if (changed || verdict_kinds[k].hooks->always_propagate)
 		propagate(st, o);
 	notify(st, o);
 	return 0;

@@ -23,9 +23,32 @@ static void paths(void **state)
 	assert_int_equal(json_bool(j, "status.ok"), 1);
 	assert_null(json_path(j, "metadata.name.deeper"));
 	assert_null(json_path(j, "metadata..name"));
+	assert_null(json_path(j, ".metadata"));
+	assert_null(json_path(j, "meta"));           /* a prefix of a key */
+	assert_null(json_path(j, "metadata.nam"));   /* a prefix of a key */
+	assert_null(json_path(j, "metadata.names")); /* a key is a prefix of it */
+	assert_null(json_path(j, "status.active.x"));
+	assert_ptr_equal(json_path(j, ""), j);
+	assert_string_equal(json_str(j, "metadata.Name"), "y"); /* case-sensitive */
 	assert_int_equal(json_condition_true(j, "Complete"), 1);
 	assert_int_equal(json_condition_true(j, "Failed"), 0);
 	assert_null(json_condition(j, "complete")); /* case-sensitive */
+	cJSON_Delete(j);
+}
+
+/* A key with a dot in it is one key, never two segments; the first of duplicates wins. */
+static void path_keys(void **state)
+{
+	const char *s = "{\"a.b\":1,\"a\":{\"b\":2,\"b\":3,\"bb\":4},\"\":{\"x\":5},\"ab\":6}";
+	cJSON *j = json_parse(s, strlen(s));
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(json_int(j, "a.b", -1), 2);
+	assert_int_equal(json_int(j, "a.bb", -1), 4);
+	assert_int_equal(json_int(j, "ab", -1), 6);
+	assert_null(json_path(j, "a.b.c"));
+	assert_null(json_path(j, ".x")); /* the empty key is not a segment */
+	assert_null(json_path(NULL, "a"));
 	cJSON_Delete(j);
 }
 
@@ -243,13 +266,10 @@ static void kept_cap_counts_what_is_built(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(paths),
-	    cmocka_unit_test(parse_strict),
-	    cmocka_unit_test(times),
-	    cmocka_unit_test(value_cap),
-	    cmocka_unit_test(kept_equals_pruned),
-	    cmocka_unit_test(kept_refuses),
-	    cmocka_unit_test(kept_cap_counts_what_is_built),
+	    cmocka_unit_test(paths),        cmocka_unit_test(path_keys),
+	    cmocka_unit_test(parse_strict), cmocka_unit_test(times),
+	    cmocka_unit_test(value_cap),    cmocka_unit_test(kept_equals_pruned),
+	    cmocka_unit_test(kept_refuses), cmocka_unit_test(kept_cap_counts_what_is_built),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

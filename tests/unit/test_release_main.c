@@ -294,6 +294,68 @@ static char *slurp(FILE *f)
 	return s;
 }
 
+/*
+ * The progress line is written without printf (the bench's CPU per
+ * event): byte for byte what "[%7s] %s %-36s %5s  %-18s %s\n" made.
+ */
+static void t_row_line_format(void **state)
+{
+	static const int64_t ms[] = {0, 99, 100, 999, 1000, 12345, 59999, 600000, 86400000, 9999999999LL};
+	static const int64_t counts[][2] = {{0, 0}, {1, 1}, {3, 4}, {12, 1000}, {0, -1}, {123456, 1234567}};
+	static const char *const names[] = {"p", "web-7d9f8b6c4-x2x9z", "a-name-long-enough-to-pass-the-36-column-pad",
+	                                    ""};
+	struct check *c = new_check();
+	char got[64], want[64];
+	size_t i, j, k;
+	(void)state;
+
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+		fmt_elapsed(ms[i], got, sizeof(got));
+		snprintf(want, sizeof(want), "%lld.%llds", (long long)(ms[i] / 1000), (long long)(ms[i] % 1000 / 100));
+		assert_string_equal(got, want);
+	}
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		fmt_ready(counts[i][0], counts[i][1], got, sizeof(got));
+		if (counts[i][1] < 0)
+			snprintf(want, sizeof(want), "-");
+		else
+			snprintf(want, sizeof(want), "%lld/%lld", (long long)counts[i][0], (long long)counts[i][1]);
+		assert_string_equal(got, want);
+	}
+	c->start_mono = kube_now_ms() - 4321000;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		for (j = 0; j < sizeof(counts) / sizeof(counts[0]); j++)
+			for (k = 0; k < 4; k++) {
+				struct verdict_row r;
+				char *out, el[32], rd[48], obj[300], line[2048];
+				memset(&r, 0, sizeof(r));
+				snprintf(r.kind, sizeof(r.kind), "%s", k % 2 ? "Pod" : "StatefulSet");
+				snprintf(r.name, sizeof(r.name), "%s", names[i]);
+				snprintf(r.state, sizeof(r.state), "%s", k < 2 ? "Ready" : "CrashLoopBackOff-and-more");
+				snprintf(r.reason, sizeof(r.reason), "%s",
+				         k == 3 ? "" : "container \"app\" is waiting");
+				r.ready = counts[j][0];
+				r.desired = counts[j][1];
+				r.status = (enum verdict_status)k;
+				c->out = tmpfile();
+				assert_non_null(c->out);
+				print_row_line(c, &r);
+				out = slurp(c->out);
+				fclose(c->out);
+				/* the elapsed time is read back from the line: it ticks */
+				assert_true(strlen(out) > 10 && out[0] == '[' && out[8] == ']');
+				memcpy(el, out + 1, 7);
+				el[7] = '\0';
+				fmt_ready(r.ready, r.desired, rd, sizeof(rd));
+				snprintf(obj, sizeof(obj), "%s/%s", r.kind, r.name);
+				snprintf(line, sizeof(line), "[%7s] %s %-36s %5s  %-18s %s\n", el + strspn(el, " "),
+				         status_tag(r.status), obj, rd, r.state, r.reason);
+				assert_string_equal(out, line);
+				free(out);
+			}
+	free_check(c);
+}
+
 static void t_change_lines(void **state)
 {
 	struct check *c = new_check();
@@ -376,12 +438,19 @@ static void t_run_exit_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(t_defaults),     cmocka_unit_test(t_options),
-	    cmocka_unit_test(t_usage_errors), cmocka_unit_test(t_release_names),
-	    cmocka_unit_test(t_store),        cmocka_unit_test(t_store_never_keeps_release_payload),
-	    cmocka_unit_test(t_all_synced),   cmocka_unit_test(t_change_lines),
-	    cmocka_unit_test(t_clean_text),   cmocka_unit_test(t_run_exit_codes),
-	    cmocka_unit_test(t_environment),  cmocka_unit_test(t_quiet_and_min_ready),
+	    cmocka_unit_test(t_defaults),
+	    cmocka_unit_test(t_options),
+	    cmocka_unit_test(t_usage_errors),
+	    cmocka_unit_test(t_release_names),
+	    cmocka_unit_test(t_store),
+	    cmocka_unit_test(t_store_never_keeps_release_payload),
+	    cmocka_unit_test(t_all_synced),
+	    cmocka_unit_test(t_change_lines),
+	    cmocka_unit_test(t_row_line_format),
+	    cmocka_unit_test(t_clean_text),
+	    cmocka_unit_test(t_run_exit_codes),
+	    cmocka_unit_test(t_environment),
+	    cmocka_unit_test(t_quiet_and_min_ready),
 	};
 	log_init("release-check", LOG_TEXT, LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
