@@ -28,8 +28,9 @@
 #define WATCH_MIN_STREAM_MS 1000
 /* an object is at most ~1.5 MB in etcd: more values in one event is an attack */
 #define WATCH_MAX_EVENT_VALUES (256u << 10)
-#define WATCH_MAX_SOCKETS 64  /* a connection per spec, two while one connects (happy eyeballs) */
-#define WATCH_CRED_POLL_MS 20 /* while an exec plugin runs in the background */
+#define WATCH_MAX_SOCKETS 64    /* a connection per spec, two while one connects (happy eyeballs) */
+#define WATCH_CRED_POLL_MS 20   /* while an exec plugin runs in the background */
+#define WATCH_MAX_CONTINUE 1024 /* a continue token's length (the server's are ~100 bytes) */
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
 
@@ -40,6 +41,7 @@ struct wstate {
 	struct curl_slist *hdrs;
 	enum wphase phase;
 	int need_list;
+	char *cont; /* continue token of the list being paged; NULL: the next list starts afresh */
 	char rv[64];
 	struct kbuf body; /* list body */
 	struct kbuf line; /* partial watch line */
@@ -276,6 +278,12 @@ static int request_path(const struct wstate *w, int list, int timeout_s, char *p
 	if ((w->spec->label_selector && append_param(q, sizeof(q), &n, "labelSelector", w->spec->label_selector)) ||
 	    (w->spec->field_selector && append_param(q, sizeof(q), &n, "fieldSelector", w->spec->field_selector)))
 		return -1;
+	if (list && w->run->opts->list_chunk) {
+		snprintf(t, sizeof(t), "%u", w->run->opts->list_chunk);
+		if (append_param(q, sizeof(q), &n, "limit", t) ||
+		    (w->cont && append_param(q, sizeof(q), &n, "continue", w->cont)))
+			return -1;
+	}
 	if (!list) {
 		snprintf(t, sizeof(t), "%d", timeout_s);
 		if (append_param(q, sizeof(q), &n, "watch", "1") ||
@@ -389,13 +397,21 @@ static void healthy(struct wstate *w)
 	memset(&w->last, 0, sizeof(w->last));
 }
 
+/* The next list starts afresh (its first page), not from a continue token. */
+static void clear_continue(struct wstate *w)
+{
+	free(w->cont);
+	w->cont = NULL;
+}
+
 static void list_done(struct wrun *r, struct wstate *w)
 {
 	int toobig;
 	cJSON *j = w->list_keep ? json_parse_kept(w->body.data, w->body.len, w->list_keep, JSON_MAX_VALUES, &toobig)
 	                        : json_parse_capped(w->body.data, w->body.len, JSON_MAX_VALUES, &toobig);
 	const cJSON *items = j ? cJSON_GetObjectItemCaseSensitive(j, "items") : NULL;
-	const cJSON *it;
+	cJSON *it, *next;
+	const char *cont;
 	struct kube_error e;
 
 	if (toobig) {
@@ -415,18 +431,48 @@ static void list_done(struct wrun *r, struct wstate *w)
 		retry_later(r, w, &e, 1);
 		return;
 	}
+	cont = w->run->opts->list_chunk ? json_str(j, "metadata.continue") : NULL;
+	if (cont && strlen(cont) > WATCH_MAX_CONTINUE) {
+		memset(&e, 0, sizeof(e));
+		e.rc = KUBE_EPROTO;
+		snprintf(e.message, sizeof(e.message),
+		         "list %s: the API server's continue token is longer than %d bytes", w->spec->what,
+		         WATCH_MAX_CONTINUE);
+		cJSON_Delete(j);
+		clear_continue(w);
+		retry_later(r, w, &e, 1);
+		return;
+	}
 	healthy(w);
+	/* the first page (or the only one) starts the relist */
+	if (!w->cont && deliver(w, WATCH_RESET, NULL, NULL) != 0) {
+		cJSON_Delete(j);
+		return;
+	}
+	for (it = items->child; it; it = next) {
+		next = it->next; /* the callback may take it */
+		if (deliver(w, WATCH_ADDED, it, (cJSON *)items) != 0)
+			break;
+	}
+	clear_continue(w);
+	if (cont && *cont && !r->stop) {
+		/* more pages of the same snapshot: ask for the next one at once */
+		w->cont = strdup(cont);
+		cJSON_Delete(j);
+		if (!w->cont) {
+			memset(&e, 0, sizeof(e));
+			e.rc = KUBE_ENOMEM;
+			snprintf(e.message, sizeof(e.message), "out of memory");
+			fatal(r, w, &e);
+			return;
+		}
+		w->need_list = 1;
+		w->next_ms = 0;
+		return;
+	}
 	w->need_list = 0;
 	w->rv[0] = '\0';
 	set_rv(w, j);
-	if (deliver(w, WATCH_RESET, NULL, NULL) == 0) {
-		cJSON *next;
-		for (it = items->child; it; it = next) {
-			next = it->next; /* the callback may take it */
-			if (deliver(w, WATCH_ADDED, it, (cJSON *)items) != 0)
-				break;
-		}
-	}
 	if (!r->stop)
 		deliver(w, WATCH_SYNCED, NULL, NULL);
 	cJSON_Delete(j);
@@ -482,6 +528,8 @@ static void http_refused(struct wrun *r, struct wstate *w, long status)
 	kube_http_error(status, w->body.data, w->body.len, &e);
 	switch (e.rc) {
 	case KUBE_EGONE:
+		/* a watch's resourceVersion, or a list page's continue token, expired: list afresh */
+		clear_continue(w);
 		w->need_list = 1;
 		w->next_ms = 0;
 		break;
@@ -798,6 +846,7 @@ static void states_free(struct wrun *r, struct wstate *ws, size_t nspecs)
 		kbuf_free(&ws[i].body);
 		kbuf_free(&ws[i].line);
 		free(ws[i].keeps);
+		free(ws[i].cont);
 	}
 	free(ws);
 }

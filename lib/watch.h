@@ -86,6 +86,16 @@ struct watch_opts {
 	void (*on_unavailable)(void *ctx, const struct kube_error *err);
 	size_t max_line; /* watch line cap; 0 = 16 MiB */
 	size_t max_list; /* list body cap; 0 = 256 MiB */
+	/*
+	 * Items per list answer (limit/continue, as kubectl's --chunk-size):
+	 * a large namespace is listed in pages, each parsed and delivered
+	 * before the next is asked for, so memory holds one page's body, not
+	 * the whole list's. The pages are one consistent snapshot (the
+	 * server's continue token); WATCH_RESET comes before the first and
+	 * WATCH_SYNCED after the last. A token that expires between pages
+	 * (410) restarts the list. 0: the whole list in one answer.
+	 */
+	unsigned list_chunk;
 };
 
 /*

@@ -34,6 +34,7 @@
 #include "watch.h"
 
 #define DEFAULT_TIMEOUT_MS (10LL * 60 * 1000)
+#define DEFAULT_CHUNK 500          /* objects per list answer: kubectl's --chunk-size */
 #define CHECK_ONCE_BUDGET_MS 30000 /* --timeout 0: one look, this long to get it */
 #define TICK_MS 1000
 #define HEARTBEAT_MS 30000    /* not a TTY: "still waiting" this often when quiet */
@@ -74,6 +75,7 @@ struct opts {
 	int64_t pull_grace_ms;
 	int64_t min_ready_ms; /* --min-ready */
 	long logs;
+	long chunk; /* --chunk-size: items per list answer; 0: whole lists */
 	int json, no_helm, quiet;
 	int selector_given; /* -l/RELEASE_CHECK_SELECTOR: a 400 about it is a usage error */
 	enum log_level level;
@@ -137,6 +139,8 @@ static void usage(FILE *f)
 	           "                              it fails the release (default 60s)\n"
 	           "      --min-ready DURATION    count a pod only once it has been Ready, without a\n"
 	           "                              restart, this long (default 0s: at once)\n"
+	           "      --chunk-size N          list N objects per request, as kubectl does (default\n"
+	           "                              500; 0: each list in one answer)\n"
 	           "      --no-helm               do not read the Helm release record (no Secret access)\n"
 	           "  -q, --quiet                 no progress lines: only the verdict and errors\n"
 	           "  -v, --verbose               print debugging details\n"
@@ -147,7 +151,7 @@ static void usage(FILE *f)
 	           "  RELEASE_CHECK_RELEASE, RELEASE_CHECK_NAMESPACE, RELEASE_CHECK_CONTEXT,\n"
 	           "  RELEASE_CHECK_SELECTOR, RELEASE_CHECK_TIMEOUT, RELEASE_CHECK_OUTPUT,\n"
 	           "  RELEASE_CHECK_LOGS, RELEASE_CHECK_IMAGE_PULL_GRACE, RELEASE_CHECK_MIN_READY,\n"
-	           "  RELEASE_CHECK_NO_HELM (1 or true)\n"
+	           "  RELEASE_CHECK_CHUNK_SIZE, RELEASE_CHECK_NO_HELM (1 or true)\n"
 	           "\n"
 	           "Exit status:\n"
 	           "  0  healthy                 1  failed            2  timed out\n"
@@ -157,8 +161,8 @@ static void usage(FILE *f)
 
 /* Option values as given (environment, then command line), before they are checked. */
 struct raw_opts {
-	const char *timeout, *grace, *min_ready, *output, *logs, *no_helm;
-	const char *timeout_from, *grace_from, *min_ready_from, *output_from, *logs_from; /* for messages */
+	const char *timeout, *grace, *min_ready, *output, *logs, *chunk, *no_helm;
+	const char *timeout_from, *grace_from, *min_ready_from, *output_from, *logs_from, *chunk_from; /* messages */
 };
 
 /* RELEASE_CHECK_*: the options' defaults, like wait-for-job's WAIT_FOR_JOB_* and migrate-runner's MR_*. */
@@ -182,6 +186,7 @@ static void parse_env(struct opts *o, struct raw_opts *r)
 	ENV(min_ready, "RELEASE_CHECK_MIN_READY");
 	ENV(output, "RELEASE_CHECK_OUTPUT");
 	ENV(logs, "RELEASE_CHECK_LOGS");
+	ENV(chunk, "RELEASE_CHECK_CHUNK_SIZE");
 #undef ENV
 	r->no_helm = getenv("RELEASE_CHECK_NO_HELM");
 }
@@ -208,6 +213,13 @@ static int parse_values(struct opts *o, const struct raw_opts *r)
 			return cli_usage_error("%s must be a number of lines from 0 to 10000, not \"%s\"", r->logs_from,
 			                       r->logs);
 	}
+	if (r->chunk) {
+		errno = 0;
+		o->chunk = strtol(r->chunk, &end, 10);
+		if (errno || end == r->chunk || *end || o->chunk < 0 || o->chunk > 100000)
+			return cli_usage_error("%s must be a number of objects from 0 to 100000, not \"%s\"",
+			                       r->chunk_from, r->chunk);
+	}
 	if (r->no_helm && *r->no_helm) {
 		if (strcmp(r->no_helm, "1") == 0 || strcmp(r->no_helm, "true") == 0)
 			o->no_helm = 1;
@@ -229,6 +241,8 @@ static int parse_values(struct opts *o, const struct raw_opts *r)
 	return -1;
 }
 
+/* one option a line: clang-format would pack these fifteen two to a line */
+/* clang-format off */
 static const struct option longopts[] = {
     {"namespace", required_argument, NULL, 'n'},
     {"kubeconfig", required_argument, NULL, 'K'},
@@ -239,6 +253,7 @@ static const struct option longopts[] = {
     {"logs", required_argument, NULL, 'L'},
     {"image-pull-grace", required_argument, NULL, 'G'},
     {"min-ready", required_argument, NULL, 'M'},
+    {"chunk-size", required_argument, NULL, 'S'},
     {"no-helm", no_argument, NULL, 'H'},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
@@ -246,6 +261,7 @@ static const struct option longopts[] = {
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
+/* clang-format on */
 
 /* One option into o/r; -1 to go on, else the exit code. */
 static int parse_option(int ch, char **argv, struct opts *o, struct raw_opts *r)
@@ -260,6 +276,7 @@ static int parse_option(int ch, char **argv, struct opts *o, struct raw_opts *r)
 	case 'L': r->logs = optarg, r->logs_from = "--logs"; break;
 	case 'G': r->grace = optarg, r->grace_from = "--image-pull-grace"; break;
 	case 'M': r->min_ready = optarg, r->min_ready_from = "--min-ready"; break;
+	case 'S': r->chunk = optarg, r->chunk_from = "--chunk-size"; break;
 	case 'H': r->no_helm = "1"; break;
 	case 'q': o->quiet = 1; break;
 	case 'v': o->level = LOG_DEBUG; break;
@@ -281,6 +298,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->timeout_ms = DEFAULT_TIMEOUT_MS;
 	o->pull_grace_ms = VERDICT_DEFAULT_PULL_GRACE_MS;
 	o->logs = 20;
+	o->chunk = DEFAULT_CHUNK;
 	o->level = LOG_INFO;
 	parse_env(o, &r);
 	opterr = 0;
@@ -1125,6 +1143,7 @@ static int watch_release(struct check *c, struct kube_error *err, char *tmo, siz
 	wo.on_unavailable = on_unavailable;
 	wo.deadline_ms = c->start_mono + (o->timeout_ms > 0 ? o->timeout_ms : CHECK_ONCE_BUDGET_MS);
 	wo.wake_at = &c->wake_at;
+	wo.list_chunk = (unsigned)o->chunk;
 	if (o->timeout_ms > 0)
 		dur_format(o->timeout_ms, tmo, tmolen);
 	else

@@ -567,6 +567,45 @@ current-context: sim
         rc, out, err = p.wait()
         self.assertEqual(rc, 0, out + err)
 
+    def pod_lists(self):
+        """The queries of this namespace's pod lists (not watches), in order, with their status codes."""
+        return [(i["query"], i["code"]) for i in self.ks.requests()["items"]
+                if i.get("verb") == "list" and i["path"] == f"/api/v1/namespaces/{self.ns}/pods"]
+
+    def test_lists_paged_with_continue(self):
+        """--chunk-size pages the lists (limit/continue); a verdict needs every page: the one
+        crashing pod sorts last, on the third page."""
+        _, _, cur = self.web(replicas=7)
+        self.ks.apply(fx.pod(self.ns, "web-2-6", REL, owner=cur, status=fx.crash_status()))
+        rc, out, err = self.run_rc("--chunk-size", "3", "--timeout", "20s", "--logs", "0")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("web-2-6", out)
+        lists = self.pod_lists()
+        self.assertEqual(len(lists), 3, lists)
+        self.assertTrue(all("limit=3" in q and c == 200 for q, c in lists), lists)
+        self.assertEqual(["continue=" in q for q, _ in lists], [False, True, True], lists)
+        # RELEASE_CHECK_CHUNK_SIZE=0: one answer, no limit
+        rc, out, err = self.run_rc("--timeout", "20s", "--logs", "0")
+        self.assertEqual(rc, 1, out + err)
+        self.assertTrue(all("limit=500" in q for q, _ in self.pod_lists()[3:]), self.pod_lists())
+        env = dict(os.environ, RELEASE_CHECK_CHUNK_SIZE="0")
+        p = subprocess.run(self.args("--timeout", "20s", "--logs", "0", REL), capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertNotIn("limit=", self.pod_lists()[-1][0])
+
+    def test_expired_continue_token_restarts_the_list(self):
+        """A continue token that expires between pages (410) lists afresh from the first page."""
+        self.web(replicas=5)
+        self.ks.pager(expire_next=1)
+        rc, out, err = self.run_rc("--chunk-size", "2", "--timeout", "20s")
+        self.assertEqual(rc, 0, out + err)
+        lists = self.pod_lists()
+        self.assertEqual([c for _, c in lists], [200, 410, 200, 200, 200], lists)
+        self.assertEqual(["continue=" in q for q, _ in lists], [False, True, False, True, True], lists)
+        for i in range(5):     # every pod once, the first pages' not twice
+            self.assertEqual(out.count(f"Pod/web-2-{i} "), 1, out)
+
     def test_server_errors_retried(self):
         self.web()
         self.ks.faults(errors_5xx=3, match="/deployments")

@@ -2,6 +2,8 @@
 restart can be simulated), request routing, the verbs, watch streaming and
 fault injection at the response layer."""
 
+import base64
+import copy
 import json
 import queue
 import select
@@ -382,6 +384,9 @@ class APIHandler(BaseHTTPRequestHandler):
                 raise bad_request(str(e))
             if verb == "watch":
                 return self._watch(kind, ns, lmatch, fmatch)
+            if verb == "list" and (q.get("limit") or q.get("continue")):
+                items, rv, cont, remaining = self.sim.pager.page(kind.gk, ns, q, lmatch, fmatch)
+                return self._list(kind, items, rv, cont, remaining)
             self._check_list_rv()
             items, rv = self.sim.store.list(kind.gk, ns)
             items = [o for o in items if lmatch(o["metadata"].get("labels")) and fmatch(o)]
@@ -457,14 +462,22 @@ class APIHandler(BaseHTTPRequestHandler):
     def _wants_table(self):
         return "as=Table" in (self.headers.get("Accept") or "")
 
-    def _list(self, kind, items, rv):
+    def _list(self, kind, items, rv, cont=None, remaining=None):
         if self._wants_table():
-            return self._send_json(200, tables.to_table(kind, items, rv, self.q.get("includeObject", "Metadata")))
+            table = tables.to_table(kind, items, rv, self.q.get("includeObject", "Metadata"))
+            if cont:
+                table["metadata"]["continue"] = cont
+            return self._send_json(200, table)
         for o in items:   # typed lists carry no kind/apiVersion on their items
             o.pop("kind", None)
             o.pop("apiVersion", None)
+        md = {"resourceVersion": str(rv)}
+        if cont:
+            md["continue"] = cont
+            if remaining is not None:
+                md["remainingItemCount"] = remaining
         self._send_json(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version,
-                              "metadata": {"resourceVersion": str(rv)}, "items": items})
+                              "metadata": md, "items": items})
 
     def _log(self, kind, ns, pod_name):
         pod = self.sim.registry.get(kind, ns, pod_name)
@@ -608,3 +621,80 @@ class APIHandler(BaseHTTPRequestHandler):
                     obj["columnDefinitions"] = []
                 first_table = False
             self._event({"type": item[0], "object": obj})
+
+
+class Pager:
+    """Lists in chunks (limit/continue), as the real server pages them out of
+    etcd: every page of one list is read at the list's first resourceVersion,
+    whatever was written since. kubesim keeps no old versions, so the first
+    page's matching items are kept as the snapshot (the newest MAX_SNAPSHOTS
+    of them). A token whose resourceVersion fell out of the watch history
+    (the simulated compaction), or whose snapshot was dropped, gets the real
+    server's 410 Expired."""
+
+    MAX_SNAPSHOTS = 32
+    EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
+               "a new list without the continue parameter, or use the continue token in this response to "
+               "retrieve the remainder of the results. Continuing with the provided token results in an "
+               "inconsistent list - objects that were created, modified, or deleted between the time the first "
+               "chunk was returned and now may show up in the list.")
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = threading.Lock()
+        self.snapshots = {}   # id -> items (insertion ordered: the oldest is dropped first)
+        self.next_id = 1
+        self.expire_next = 0     # so many coming continue requests get 410 (control: POST /pager)
+
+    def set(self, body):
+        with self.lock:
+            self.expire_next = int(body.get("expire_next", 0))
+            return {"expire_next": self.expire_next, "snapshots": len(self.snapshots)}
+
+    def page(self, gk, ns, q, lmatch, fmatch):
+        limit = q.get("limit", "")
+        if limit and not limit.lstrip("-").isdigit():
+            raise bad_request(f'strconv.ParseInt: parsing "{limit}": invalid syntax')
+        limit = int(limit) if limit else 0
+        token = q.get("continue", "")
+        if token:
+            if q.get("resourceVersion"):
+                raise bad_request("specifying resource version is not allowed when using continue")
+            sid, start, rv = self._decode(token)
+            with self.lock:
+                items = self.snapshots.get(sid)
+                if items is None or self.expire_next > 0 or rv < self.store.evicted_rv:
+                    self.expire_next = max(0, self.expire_next - 1)
+                    self.snapshots.pop(sid, None)
+                    raise ApiError(410, "Expired", self.EXPIRED)
+        else:
+            items, rv = self.store.list(gk, ns)
+            items = [o for o in items if lmatch(o["metadata"].get("labels")) and fmatch(o)]
+            start = 0
+            with self.lock:
+                sid = self.next_id
+                self.next_id += 1
+                self.snapshots[sid] = items
+                while len(self.snapshots) > self.MAX_SNAPSHOTS:
+                    del self.snapshots[next(iter(self.snapshots))]
+        end = len(items) if limit <= 0 else min(len(items), start + limit)
+        page = items[start:end]   # copies already (store.list): each is sent once
+        if end >= len(items):
+            with self.lock:
+                self.snapshots.pop(sid, None)
+            return page, rv, None, None
+        cont = base64.urlsafe_b64encode(json.dumps(
+            {"v": "meta.k8s.io/v1", "rv": rv, "start": end, "id": sid}).encode()).decode().rstrip("=")
+        # the real server counts what remains only for lists without selectors
+        plain = not q.get("labelSelector") and not q.get("fieldSelector")
+        return page, rv, cont, len(items) - end if plain else None
+
+    @staticmethod
+    def _decode(token):
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            if raw.get("v") != "meta.k8s.io/v1":
+                raise ValueError("version")
+            return int(raw["id"]), int(raw["start"]), int(raw["rv"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise bad_request("continue key is not valid: " + token[:64])

@@ -213,6 +213,7 @@ ROUTES = {
     ("GET", "/objects"): _objects,
     ("POST", "/logs"): _logs,
     ("POST", "/faults"): _faults,
+    ("POST", "/pager"): lambda sim, b, q: sim.pager.set(b),
     ("POST", "/faults/clear"): _faults_clear,
     ("GET", "/faults"): lambda sim, b, q: sim.faults.snapshot(),
     ("GET", "/requests"): _requests,

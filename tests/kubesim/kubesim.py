@@ -124,6 +124,7 @@ class Sim:
         self.state_dir = os.path.abspath(args.state_dir)
         self.store = store.Store(history=args.history)
         self.registry = registry.Registry(self.store)
+        self.pager = apiserver.Pager(self.store)
         self.auth = auth.Auth()
         self.auth.rbac = rbac.Authorizer(self.store)
         self.controllers = self.kubelet = None

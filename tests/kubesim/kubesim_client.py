@@ -11,6 +11,7 @@
         ks.objects(kind="Job", namespace="default")        # -> list of objects
         ks.logs("default", "pod-1", "line1\\nline2\\n", container="app", previous=False)
         ks.faults(errors_5xx=2, match="/jobs"); ks.clear_faults()
+        ks.pager(expire_next=1)                              # limit/continue: next token gets 410
         ks.requests(); ks.reset_requests()                  # {"total","by_verb","items"}
         tok = ks.token("system:serviceaccount:ns:sa", rules=[{...}])
         ks.image("example/migrations", ["/migrate-runner", "--"], ["sh", "-c", "sleep 2"])  # --kubelet
@@ -169,6 +170,10 @@ class KubeSim:
 
     def faults(self, **spec):
         return self.control("POST", "/faults", spec)
+
+    def pager(self, expire_next=0):
+        """The next expire_next list requests that carry a continue token get 410 Expired."""
+        return self.control("POST", "/pager", {"expire_next": expire_next})
 
     def clear_faults(self):
         return self.control("POST", "/faults/clear", {})

@@ -128,6 +128,10 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(names("app=sel,!tier"), ["sel-c"])
         r = self.kubectl("get", "jobs", "-l", "app=nothing")
         self.assertEqual((r.stdout, r.stderr), ("", "No resources found in default namespace.\n"))
+        # kubectl pages lists (--chunk-size, 500 by default): every page arrives
+        self.assertEqual(sorted(self.kubectl("get", "jobs", "-l", "app=sel", "--chunk-size=1", "-o",
+                                             "custom-columns=N:.metadata.name", "--no-headers").stdout.split()),
+                         ["sel-a", "sel-b", "sel-c"])
 
     def test_describe_job_with_events(self):
         job = self.ks.apply(job_obj("desc", app="d"))
@@ -331,6 +335,39 @@ class ApiTest(unittest.TestCase):
         return out
 
     LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+
+    def test_list_pages_from_one_snapshot(self):
+        ns_leases = "/apis/coordination.k8s.io/v1/namespaces/paged/leases"
+        for i in range(5):
+            self.ks.apply(dict(lease(f"p{i}"), metadata={"name": f"p{i}", "namespace": "paged"}))
+        first = self.call("GET", f"{ns_leases}?limit=2")
+        self.assertEqual([o["metadata"]["name"] for o in first["items"]], ["p0", "p1"])
+        self.assertEqual(first["metadata"]["remainingItemCount"], 3)
+        rv = first["metadata"]["resourceVersion"]
+        # written after the first page: not in the later pages, which are read at the list's revision
+        self.ks.apply(dict(lease("p11"), metadata={"name": "p11", "namespace": "paged"}))
+        second = self.call("GET", f"{ns_leases}?limit=2&continue={first['metadata']['continue']}")
+        self.assertEqual([o["metadata"]["name"] for o in second["items"]], ["p2", "p3"])
+        self.assertEqual(second["metadata"]["resourceVersion"], rv)
+        last = self.call("GET", f"{ns_leases}?limit=2&continue={second['metadata']['continue']}")
+        self.assertEqual([o["metadata"]["name"] for o in last["items"]], ["p4"])
+        self.assertNotIn("continue", last["metadata"])
+        # as the real server: no resourceVersion with continue; a token that does not decode is 400
+        self.call("GET", f"{ns_leases}?limit=2&resourceVersion=5&continue={second['metadata']['continue']}",
+                  code=400)
+        self.call("GET", f"{ns_leases}?limit=2&continue=bm90LWEtdG9rZW4", code=400)
+        self.call("GET", f"{ns_leases}?limit=two", code=400)
+        # a token whose revision was compacted away (fell out of the history) expires: 410
+        page = self.call("GET", f"{ns_leases}?limit=2")
+        for i in range(self.HISTORY + 2):
+            self.ks.patch_status("coordination.k8s.io/v1", "Lease", "paged", "p0", {"i": i})
+        st = self.call("GET", f"{ns_leases}?limit=2&continue={page['metadata']['continue']}", code=410)
+        self.assertEqual(st["reason"], "Expired")
+        self.assertIn("continue parameter is too old", st["message"])
+        # and POST /pager expires the next one on demand
+        page = self.call("GET", f"{ns_leases}?limit=2")
+        self.ks.pager(expire_next=1)
+        self.call("GET", f"{ns_leases}?limit=2&continue={page['metadata']['continue']}", code=410)
 
     def test_watch_replays_from_resource_version(self):
         a = self.call("POST", self.LEASES, lease("replay-a"), 201)

@@ -292,6 +292,21 @@ class RealControlPlane(unittest.TestCase):
         self.assertEqual(r.returncode, 1, out)
         self.assertIn("ProgressDeadlineExceeded", out)
 
+    def test_release_check_pages_lists_with_the_real_continue_token(self):
+        """--chunk-size 2 on 5 pods: three pod list requests, the later two with the server's token."""
+        self.rk.put_object(deployment("web", self.ns, sim_container("app"), replicas=5))
+        self.wait_until("5 pods", lambda: len((self.get(f"/api/v1/namespaces/{self.ns}/pods") or {})
+                                              .get("items", [])) == 5)
+        self.rk.reset_requests()
+        r = run(self.bin("release-check", "--no-helm", "-l", "app=web", "--timeout", "90s", "--chunk-size", "2",
+                         "web"), timeout=100)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lists = [i["query"] for i in self.rk.requests()["items"]
+                 if i["verb"] == "list" and i["path"] == f"/api/v1/namespaces/{self.ns}/pods"]
+        self.assertGreaterEqual(len(lists), 3, lists)
+        self.assertTrue(all("limit=2" in q for q in lists), lists)
+        self.assertEqual(["continue=" in q for q in lists[:3]], [False, True, True], lists)
+
     def test_release_check_reads_helm_records_as_metadata(self):
         """A real PartialObjectMetadataList for the Helm release Secrets."""
         self.rk.put_object(deployment("web", self.ns, sim_container("app"), replicas=1))

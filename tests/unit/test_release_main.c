@@ -55,6 +55,7 @@ static void t_defaults(void **state)
 	assert_int_equal(o.timeout_ms, 600000);
 	assert_int_equal(o.pull_grace_ms, 60000);
 	assert_int_equal(o.logs, 20);
+	assert_int_equal(o.chunk, 500); /* kubectl's --chunk-size */
 	assert_int_equal(o.json, 0);
 	assert_int_equal(o.no_helm, 0);
 	assert_null(o.selector); /* main fills in app.kubernetes.io/instance=RELEASE */
@@ -67,7 +68,7 @@ static void t_options(void **state)
 	(void)state;
 	assert_int_equal(parse(&o, "-n", "shop", "--kubeconfig", "/k", "--context", "c", "-l", "a=b", "--timeout",
 	                       "1h30m", "--output", "json", "--logs", "0", "--image-pull-grace", "5s", "--no-helm",
-	                       "-v", "my.rel-1", NULL),
+	                       "--chunk-size", "0", "-v", "my.rel-1", NULL),
 	                 -1);
 	assert_string_equal(o.ns, "shop");
 	assert_string_equal(o.kubeconfig, "/k");
@@ -78,6 +79,7 @@ static void t_options(void **state)
 	assert_int_equal(o.logs, 0);
 	assert_int_equal(o.pull_grace_ms, 5000);
 	assert_int_equal(o.no_helm, 1);
+	assert_int_equal(o.chunk, 0);
 	assert_int_equal(o.level, LOG_DEBUG);
 	assert_string_equal(o.release, "my.rel-1");
 	assert_int_equal(parse(&o, "--timeout", "0", "--output", "text", "-n", "", "app", NULL), -1);
@@ -99,6 +101,10 @@ static void t_usage_errors(void **state)
 	assert_int_equal(parse(&o, "--logs", "x", "app", NULL), 64);
 	assert_int_equal(parse(&o, "--logs", "10001", "app", NULL), 64);
 	assert_int_equal(parse(&o, "--logs", "", "app", NULL), 64);
+	assert_int_equal(parse(&o, "--chunk-size", "-1", "app", NULL), 64);
+	assert_int_equal(parse(&o, "--chunk-size", "100001", "app", NULL), 64);
+	assert_int_equal(parse(&o, "--chunk-size", "5k", "app", NULL), 64);
+	assert_int_equal(parse(&o, "--chunk-size", "", "app", NULL), 64);
 	assert_int_equal(parse(&o, "-l", "", "app", NULL), 64);
 	assert_int_equal(parse(&o, "-x", "app", NULL), 64);
 	assert_int_equal(parse(&o, "--nope", "app", NULL), 64);
@@ -119,7 +125,9 @@ static void t_environment(void **state)
 	setenv("RELEASE_CHECK_OUTPUT", "json", 1);
 	setenv("RELEASE_CHECK_LOGS", "5", 1);
 	setenv("RELEASE_CHECK_NO_HELM", "true", 1);
+	setenv("RELEASE_CHECK_CHUNK_SIZE", "50", 1);
 	assert_int_equal(parse(&o, NULL), -1);
+	assert_int_equal(o.chunk, 50);
 	assert_string_equal(o.release, "shop");
 	assert_string_equal(o.ns, "prod");
 	assert_int_equal(o.timeout_ms, 90000);
@@ -135,6 +143,9 @@ static void t_environment(void **state)
 	setenv("RELEASE_CHECK_MIN_READY", "soon", 1);
 	assert_int_equal(parse(&o, NULL), 64);
 	unsetenv("RELEASE_CHECK_MIN_READY");
+	setenv("RELEASE_CHECK_CHUNK_SIZE", "many", 1);
+	assert_int_equal(parse(&o, NULL), 64);
+	unsetenv("RELEASE_CHECK_CHUNK_SIZE");
 	setenv("RELEASE_CHECK_NO_HELM", "yes", 1);
 	assert_int_equal(parse(&o, NULL), 64);
 	unsetenv("RELEASE_CHECK_RELEASE");
