@@ -28,9 +28,9 @@
 #define WATCH_MIN_STREAM_MS 1000
 /* an object is at most ~1.5 MB in etcd: more values in one event is an attack */
 #define WATCH_MAX_EVENT_VALUES (256u << 10)
-#define WATCH_MAX_SOCKETS 64    /* a connection per spec, two while one connects (happy eyeballs) */
-#define WATCH_CRED_POLL_MS 20   /* while an exec plugin runs in the background */
-#define WATCH_MAX_CONTINUE 1024 /* a continue token's length (the server's are ~100 bytes) */
+#define WATCH_MAX_SOCKETS 64   /* a connection per spec, two while one connects (happy eyeballs) */
+#define WATCH_CRED_POLL_MS 20  /* while an exec plugin runs in the background */
+#define WATCH_MAX_CONTINUE 512 /* a continue token's length (the server's are ~100 bytes); escaped, it fits q[] */
 
 enum wphase { W_IDLE, W_LIST, W_WATCH };
 
@@ -443,7 +443,8 @@ static void list_done(struct wrun *r, struct wstate *w)
 		retry_later(r, w, &e, 1);
 		return;
 	}
-	healthy(w);
+	if (!cont || !*cont)
+		healthy(w); /* not before the last page: a server that expires every token must not look healthy */
 	/* the first page (or the only one) starts the relist */
 	if (!w->cont && deliver(w, WATCH_RESET, NULL, NULL) != 0) {
 		cJSON_Delete(j);
@@ -528,8 +529,13 @@ static void http_refused(struct wrun *r, struct wstate *w, long status)
 	kube_http_error(status, w->body.data, w->body.len, &e);
 	switch (e.rc) {
 	case KUBE_EGONE:
-		/* a watch's resourceVersion, or a list page's continue token, expired: list afresh */
-		clear_continue(w);
+		if (w->cont) {
+			/* a list page's continue token expired: list afresh, after a backoff that grows if it recurs */
+			clear_continue(w);
+			retry_later(r, w, &e, 1);
+			break;
+		}
+		/* a watch's resourceVersion expired: list afresh at once */
 		w->need_list = 1;
 		w->next_ms = 0;
 		break;

@@ -76,6 +76,7 @@ class ReleaseCheckTest(unittest.TestCase):
         ReleaseCheckTest.counter += 1
         self.ns = f"rc{ReleaseCheckTest.counter}"
         self.ks.clear_faults()
+        self.ks.pager(expire_next=0)
         # what `helm install` leaves: without a record (and without --no-helm) the release does not exist
         self.ks.apply(fx.helm_secret(self.ns, REL, 1, "deployed"))
 
@@ -584,10 +585,11 @@ current-context: sim
         self.assertEqual(len(lists), 3, lists)
         self.assertTrue(all("limit=3" in q and c == 200 for q, c in lists), lists)
         self.assertEqual(["continue=" in q for q, _ in lists], [False, True, True], lists)
-        # RELEASE_CHECK_CHUNK_SIZE=0: one answer, no limit
+        # the default: 500 a page
         rc, out, err = self.run_rc("--timeout", "20s", "--logs", "0")
         self.assertEqual(rc, 1, out + err)
         self.assertTrue(all("limit=500" in q for q, _ in self.pod_lists()[3:]), self.pod_lists())
+        # RELEASE_CHECK_CHUNK_SIZE=0: one answer, no limit
         env = dict(os.environ, RELEASE_CHECK_CHUNK_SIZE="0")
         p = subprocess.run(self.args("--timeout", "20s", "--logs", "0", REL), capture_output=True, text=True,
                            timeout=30, env=env)
@@ -605,6 +607,18 @@ current-context: sim
         self.assertEqual(["continue=" in q for q, _ in lists], [False, True, False, True, True], lists)
         for i in range(5):     # every pod once, the first pages' not twice
             self.assertEqual(out.count(f"Pod/web-2-{i} "), 1, out)
+
+    def test_continue_tokens_that_always_expire_back_off(self):
+        """A server that expires every token: the relists back off, and the run ends at its deadline
+        saying why instead of spinning on the first page."""
+        self.web(replicas=5)
+        self.ks.pager(expire_next=100000)
+        rc, out, err = self.run_rc("--chunk-size", "2", "--timeout", "4s")
+        lists = self.pod_lists()
+        self.assertIn(rc, (2, 69), out + err)
+        self.assertIn("continue parameter is too old", err)
+        self.assertLess(len(lists), 30, lists)       # backed off: not hundreds of relists in 4 s
+        self.assertGreater(len(lists), 4, lists)     # but it did keep trying
 
     def test_server_errors_retried(self):
         self.web()

@@ -642,7 +642,7 @@ class Pager:
     def __init__(self, store):
         self.store = store
         self.lock = threading.Lock()
-        self.snapshots = {}   # id -> items (insertion ordered: the oldest is dropped first)
+        self.snapshots = {}   # id -> ((gk, namespace), items), insertion ordered: the oldest is dropped first
         self.next_id = 1
         self.expire_next = 0     # so many coming continue requests get 410 (control: POST /pager)
 
@@ -658,30 +658,33 @@ class Pager:
         limit = int(limit) if limit else 0
         token = q.get("continue", "")
         if token:
-            if q.get("resourceVersion"):
+            if q.get("resourceVersion", "0") != "0":
                 raise bad_request("specifying resource version is not allowed when using continue")
             sid, start, rv = self._decode(token)
             with self.lock:
-                items = self.snapshots.get(sid)
-                if items is None or self.expire_next > 0 or rv < self.store.evicted_rv:
+                snap = self.snapshots.get(sid)
+                if snap is not None and snap[0] != (gk, ns):
+                    raise bad_request("continue key is not valid: the token is of another collection")
+                if snap is None or self.expire_next > 0 or rv < self.store.evicted_rv:
                     self.expire_next = max(0, self.expire_next - 1)
                     self.snapshots.pop(sid, None)
                     raise ApiError(410, "Expired", self.EXPIRED)
+                items = snap[1]
         else:
             items, rv = self.store.list(gk, ns)
             items = [o for o in items if lmatch(o["metadata"].get("labels")) and fmatch(o)]
-            start = 0
+            start = sid = 0
+        end = len(items) if limit <= 0 else min(len(items), start + limit)
+        if not sid and end < len(items):      # more pages to come: keep the snapshot they are cut from
             with self.lock:
                 sid = self.next_id
                 self.next_id += 1
-                self.snapshots[sid] = items
+                self.snapshots[sid] = ((gk, ns), items)
                 while len(self.snapshots) > self.MAX_SNAPSHOTS:
                     del self.snapshots[next(iter(self.snapshots))]
-        end = len(items) if limit <= 0 else min(len(items), start + limit)
-        page = items[start:end]   # copies already (store.list): each is sent once
+        page = items[start:end]   # store.list's copies; _list only drops kind/apiVersion, so a page can go again
         if end >= len(items):
-            with self.lock:
-                self.snapshots.pop(sid, None)
+            # the snapshot stays: a real token works again (a retried page) until its revision is compacted
             return page, rv, None, None
         cont = base64.urlsafe_b64encode(json.dumps(
             {"v": "meta.k8s.io/v1", "rv": rv, "start": end, "id": sid}).encode()).decode().rstrip("=")
