@@ -402,7 +402,11 @@ static void fmt_ready(int64_t ready, int64_t desired, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
-	if (ready < 0 || len < 48) {
+	if (ready < 0) { /* not known yet (a status without the count) */
+		snprintf(buf, len, "?/%lld", (long long)desired);
+		return;
+	}
+	if (len < 48) {
 		snprintf(buf, len, "%lld/%lld", (long long)ready, (long long)desired);
 		return;
 	}

@@ -39,7 +39,9 @@ cJSON *verdict_row_json(const struct verdict_row *row, int64_t now_ms)
 	if (ok && row->exit_code >= 0)
 		ok = ok && cJSON_AddNumberToObject(o, "exitCode", (double)row->exit_code);
 	if (ok && row->desired >= 0) {
-		ok = ok && cJSON_AddNumberToObject(o, "ready", (double)row->ready);
+		/* a count the status does not report yet is absent, never -1 */
+		if (row->ready >= 0)
+			ok = ok && cJSON_AddNumberToObject(o, "ready", (double)row->ready);
 		ok = ok && cJSON_AddNumberToObject(o, "desired", (double)row->desired);
 	}
 	/* on the caller's clock: only the distance to its "now" means anything */

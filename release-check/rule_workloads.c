@@ -48,13 +48,19 @@ static int short_of(struct verdict_row *row, int64_t n, int64_t of, const char *
 	return 0;
 }
 
+/* The READY column: ready pods, or fewer when fewer are available; 0 while unknown. */
+static void ready_column(const struct counts *c, struct verdict_row *row)
+{
+	row->desired = c->desired;
+	row->ready = c->ready < 0 ? 0 : (c->available >= 0 && c->available < c->ready ? c->available : c->ready);
+}
+
 /* 1 when the counts say rolled out; else why not (the first missing or short count), into the row. */
 static int counts_complete(const struct counts *c, struct verdict_row *row)
 {
 	const char *u = c->unit;
 
-	row->desired = c->desired;
-	row->ready = c->ready < 0 ? 0 : (c->available >= 0 && c->available < c->ready ? c->available : c->ready);
+	ready_column(c, row);
 	if (!c->skip_updated) {
 		if (c->updated < 0)
 			return unknown(row, "updated");
@@ -314,10 +320,16 @@ static int statefulset_partition(int64_t partition, struct counts *c, struct ver
 	int64_t want = c->desired > partition ? c->desired - partition : 0;
 
 	rc_fmt(note, cap, ", ordinals >= %lld updated (partition)", (long long)partition);
-	if (c->updated >= want) {
+	/*
+	 * A partition at or above the replica count holds every pod back on
+	 * purpose: nothing is to be updated, and the API omits the 0 the
+	 * controller writes (on a real server updatedReplicas is absent then).
+	 */
+	if (want == 0 || c->updated >= want) {
 		c->skip_updated = 1;
 		return 1;
 	}
+	ready_column(c, row);
 	if (c->updated >= 0)
 		rc_fmt(row->reason, sizeof(row->reason), "%lld of %lld pods at ordinal >= %lld (partition) updated",
 		       (long long)c->updated, (long long)want, (long long)partition);
@@ -356,6 +368,14 @@ void rc_rule_statefulset(struct eval *ev, const cJSON *s)
 	/* availableReplicas (minReadySeconds) exists since 1.22; older servers: ready */
 	read_counts(s, &c, "status.updatedReplicas", "status.readyReplicas",
 	            json_path(s, "status.availableReplicas") ? "status.availableReplicas" : NULL, "status.replicas");
+	/*
+	 * The controller writes updatedReplicas in the same update as
+	 * updateRevision, and the API omits it when 0: beside the revision
+	 * its absence is that 0 (as a real server sends a partition not
+	 * reached yet), not an unknown.
+	 */
+	if (c.updated < 0 && upd)
+		c.updated = 0;
 	c.skip_updated = ondelete;
 	if (ondelete)
 		rc_clean_copy(note, sizeof(note),

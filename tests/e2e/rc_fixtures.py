@@ -94,10 +94,24 @@ def waiting_status(reason, message, since=0):
                                    "state": {"waiting": {"reason": reason, "message": message}}}]}
 
 
+# The interim condition the Job controller writes before the terminal one
+# (since 1.31; a real API server refuses Complete or Failed without it)
+_INTERIM = {"Complete": "SuccessCriteriaMet", "Failed": "FailureTarget"}
+
+
 def job(ns, name, rel, conditions=(), succeeded=0, failed=0, active=0):
     st = {"succeeded": succeeded, "failed": failed, "active": active}
     if conditions:
-        st["conditions"] = [{"type": t, "status": "True", "reason": r, "message": m} for t, r, m in conditions]
+        st["conditions"] = []
+        for t, r, m in conditions:
+            if t in _INTERIM:
+                st["conditions"].append({"type": _INTERIM[t], "status": "True", "reason": r or "Reached",
+                                         "message": m})
+            st["conditions"].append({"type": t, "status": "True", "reason": r or "Reached", "message": m})
+            # a finished Job has a startTime, a complete one its completionTime
+            st["startTime"] = ts(60)
+            if t == "Complete":
+                st["completionTime"] = ts(1)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(ns, name, rel),
             "spec": {"backoffLimit": 2, "completions": 1,
                      "template": {"spec": {"restartPolicy": "Never",

@@ -169,6 +169,10 @@ def write_kubeconfig(path, server, ca, cert, key, user, namespace="default"):
 
 # ---------------------------------------------------------------- the cluster
 
+def _container_names(pod_spec):
+    return [[c.get("name") for c in pod_spec.get(k) or []] for k in ("initContainers", "containers")]
+
+
 class RealKube:
     def __init__(self, state_dir=None, node=False, bin_dir=None, backoff_scale=0.1, max_grace=2.0,
                  kube_bin=None, controllers=None, kubelet=False, **kubesim_only):
@@ -187,7 +191,8 @@ class RealKube:
         self.bin_dir = os.path.abspath(bin_dir) if bin_dir else None
         self.backoff_scale, self.max_grace = backoff_scale, max_grace
         self.procs = {}         # component -> Popen
-        self.logs = {}
+        self.component_logs = {}
+        self._log_endpoint = None     # logs() without a node agent
         self.pki = os.path.join(self.state_dir, "pki")
         self.info = {}
         self._ssl_plain = None
@@ -278,7 +283,7 @@ class RealKube:
     def _write_info(self):
         self.info = {"server": self.server, "api_port": self.api_port, "kubeconfig": self.kubeconfig,
                      "kubeconfig_cert": self.kubeconfig_cert, "ca_file": self.ca_file,
-                     "pids": {k: v.pid for k, v in self.procs.items()}, "logs": self.logs,
+                     "pids": {k: v.pid for k, v in self.procs.items()}, "logs": self.component_logs,
                      "kube_bin": self.kube_bin, "version": K8S_VERSION, "audit_log": self.audit_log}
         with open(os.path.join(self.state_dir, "realkube.json"), "w") as f:
             json.dump(self.info, f, indent=1)
@@ -338,7 +343,7 @@ class RealKube:
 
     def _spawn(self, name, argv):
         log = os.path.join(self.state_dir, f"{name}.log")
-        self.logs[name] = log
+        self.component_logs[name] = log
         with open(log, "wb") as f:
             # own session: stop() signals the whole group, so nothing outlives us
             self.procs[name] = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -354,11 +359,11 @@ class RealKube:
         for comp, proc in self.procs.items():
             if proc.poll() is not None:
                 raise StartError(f"realkube: {comp} exited with {proc.returncode} while waiting for {name}; "
-                                 f"see {self.logs[comp]}:\n{self._tail(comp)}")
+                                 f"see {self.component_logs[comp]}:\n{self._tail(comp)}")
 
     def _tail(self, comp, n=15):
         try:
-            with open(self.logs[comp], errors="replace") as f:
+            with open(self.component_logs[comp], errors="replace") as f:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
@@ -372,8 +377,8 @@ class RealKube:
             except (OSError, urllib.error.URLError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise StartError(f"realkube: {name} not ready in time; see {self.logs.get(name, self.state_dir)}:\n"
-                                 f"{self._tail(name) if name in self.logs else ''}")
+                raise StartError(f"realkube: {name} not ready in time; see {self.component_logs.get(name, self.state_dir)}:\n"
+                                 f"{self._tail(name) if name in self.component_logs else ''}")
             time.sleep(0.2)
 
     def _wait_tcp(self, name, port, deadline):
@@ -404,6 +409,9 @@ class RealKube:
                 except (ProcessLookupError, PermissionError):
                     pass
         self.procs = {}
+        if self._log_endpoint:
+            self._log_endpoint[1].shutdown()
+            self._log_endpoint = None
         if self._own_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -462,6 +470,15 @@ class RealKube:
                                  {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         if code not in (201, 409):
             raise RuntimeError(f"create Namespace {namespace}: {code} {body[:300]!r}")
+        if code == 201 and not self.want_controllers:
+            # The ServiceAccount admission plugin refuses a pod whose
+            # ServiceAccount does not exist, and without the controller
+            # manager nobody creates a new namespace's "default": do what its
+            # ServiceAccount controller would.
+            code, _, body = self.api("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+            if code not in (201, 409):
+                raise RuntimeError(f"create ServiceAccount {namespace}/default: {code} {body[:300]!r}")
 
     def sa_dir_for(self, namespace, sa, seconds=3600):
         """The in-cluster files (token, ca.crt, namespace) for a ServiceAccount."""
@@ -511,6 +528,17 @@ class RealKube:
         code, _, body = self.api("POST", self.path_of(obj["apiVersion"], obj["kind"], md.get("namespace")), obj)
         if code == 409:
             cur = self.json("GET", self.path_of(obj))
+            if obj["kind"] == "Pod":
+                if _container_names(cur["spec"]) != _container_names(obj.get("spec") or {}):
+                    # a pod's containers are fixed at creation: a new pod
+                    self.delete("v1", "Pod", md["namespace"], md["name"], wait=True)
+                    return self.put_object(obj)
+                # the rest of its spec is too (and defaulted): keep the stored one
+                obj["spec"] = cur["spec"]
+            elif obj["kind"] == "Job":
+                # a Job's selector and template are fixed (and the selector generated)
+                obj["spec"] = dict(cur["spec"], **{k: v for k, v in (obj.get("spec") or {}).items()
+                                                  if k not in ("selector", "template")})
             md["resourceVersion"] = cur["metadata"]["resourceVersion"]
             code, _, body = self.api("PUT", self.path_of(obj), obj)
         if code not in (200, 201):
@@ -541,11 +569,20 @@ class RealKube:
         cur = self.json("GET", self.path_of(api_version, kind, namespace, name))
         return self._put_status(cur, status)
 
-    def delete(self, api_version, kind, namespace, name):
-        code, _, body = self.api("DELETE", self.path_of(api_version, kind, namespace, name),
-                                 {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"})
+    def delete(self, api_version, kind, namespace, name, wait=False):
+        """wait: at once (grace 0), and until it is gone."""
+        path = self.path_of(api_version, kind, namespace, name)
+        opts = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if wait:
+            opts["gracePeriodSeconds"] = 0
+        code, _, body = self.api("DELETE", path, opts)
         if code not in (200, 202, 404):
             raise RuntimeError(f"delete {kind} {namespace}/{name}: {code} {body[:300]!r}")
+        deadline = time.monotonic() + 30
+        while wait and self.api("GET", path)[0] != 404:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"delete {kind} {namespace}/{name}: still there after 30 s")
+            time.sleep(0.05)
 
     def objects(self, kind=None, namespace=None):
         kinds = [kind] if kind else [k for k in KINDS if k in LISTED]
@@ -595,11 +632,52 @@ class RealKube:
     def rotate(self, user, grace_seconds=0):
         raise SkipTest("kubesim only: revoking a token at once (a real bound token lives until it expires)")
 
-    def logs(self, *a, **kw):
-        raise SkipTest("kubesim only: setting a pod's log by hand (tests/realkube runs real containers)")
+    def logs(self, namespace, pod, text, container=None, previous=False):
+        """Set a pod's log by hand, like kubesim's /logs. The real API server
+        answers pods/log by asking the kubelet of the pod's node, so without
+        a node agent this serves them itself: a Node whose kubelet endpoint
+        is an HTTPS server of ours (the node agent's /containerLogs handler,
+        client certificates required), and the pod bound to that Node."""
+        if self.want_node:
+            raise SkipTest("kubesim only: setting a pod's log by hand (this server runs real containers)")
+        store = self._logs_node()
+        cur = self.json("GET", self.path_of("v1", "Pod", namespace, pod))
+        container = container or cur["spec"]["containers"][0]["name"]
+        with store.logs_lock:
+            store.logs[(namespace, pod, container, previous)] = text
+            store.logs.setdefault((namespace, pod, container, False), "")
+        if not cur["spec"].get("nodeName"):
+            self.json("POST", self.path_of("v1", "Pod", namespace, pod) + "/binding",
+                      {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod},
+                       "target": {"apiVersion": "v1", "kind": "Node", "name": NODE_NAME}})
+
+    def _logs_node(self):
+        if self._log_endpoint:
+            return self._log_endpoint[0]
+        import threading
+        import types
+        if HERE not in sys.path:
+            sys.path.insert(0, HERE)
+        import nodeagent
+        p = lambda n: os.path.join(self.pki, n)     # noqa: E731
+        store = types.SimpleNamespace(logs={}, logs_lock=threading.Lock())
+        httpd = nodeagent.serve_logs(store, p("kubelet-serving.crt"), p("kubelet-serving.key"), p("ca.crt"))
+        self._log_endpoint = (store, httpd)
+        self.put_object({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE_NAME}})
+        node = self.json("GET", f"/api/v1/nodes/{NODE_NAME}")
+        self._put_status(node, {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": httpd.server_address[1]}}})
+        return store
 
     def faults(self, **spec):
         raise SkipTest("kubesim only: fault injection")
+
+    def pager(self, expire_next=0):
+        """The real server pages lists itself (its continue tokens expire only
+        with etcd's compaction): making tokens expire on demand is kubesim's."""
+        if expire_next:
+            raise SkipTest("kubesim only: expiring continue tokens on demand")
 
     def clear_faults(self):
         pass

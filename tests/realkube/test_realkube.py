@@ -292,6 +292,32 @@ class RealControlPlane(unittest.TestCase):
         self.assertEqual(r.returncode, 1, out)
         self.assertIn("ProgressDeadlineExceeded", out)
 
+    def test_release_check_statefulset_partition_holding_every_pod(self):
+        """A staged StatefulSet rollout (partition = replicas): the real controller moves no pod and,
+        the count being 0, sends no updatedReplicas; nothing is to be updated, so healthy at once
+        (it waited out the timeout when a missing count was always unknown)."""
+        sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+               "metadata": {"name": "db", "namespace": self.ns, "labels": {"app": "db"}},
+               "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                        "template": {"metadata": {"labels": {"app": "db"}},
+                                     "spec": {"containers": [sim_container("db")],
+                                              "terminationGracePeriodSeconds": 1}}}}
+        self.rk.put_object(sts)
+        r = run(self.bin("release-check", "--no-helm", "-l", "app=db", "--timeout", "90s", "db"), timeout=100)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cur = self.get(f"/apis/apps/v1/namespaces/{self.ns}/statefulsets/db")
+        cur["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}
+        cur["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "KUBESIM_LOG", "value": "v2"}]
+        self.rk.put_object(cur)
+        st = self.wait_until("the controller's status of generation 2", lambda: (lambda o: o["status"] if o and o[
+            "status"].get("observedGeneration") == 2 and o["status"].get("updateRevision") else None)(
+            self.get(f"/apis/apps/v1/namespaces/{self.ns}/statefulsets/db")))
+        self.assertNotEqual(st["currentRevision"], st["updateRevision"])
+        self.assertNotIn("updatedReplicas", st)      # the API's omitted 0
+        r = run(self.bin("release-check", "--no-helm", "-l", "app=db", "--timeout", "20s", "db"), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("ordinals >= 2 updated (partition)", r.stdout)
+
     def test_release_check_pages_lists_with_the_real_continue_token(self):
         """--chunk-size 2 on 5 pods: three pod list requests, the later two with the server's token."""
         self.rk.put_object(deployment("web", self.ns, sim_container("app"), replicas=5))

@@ -230,6 +230,21 @@ static const struct rcase family3[] = {
                              "{" OBS ",'replicas':3,'readyReplicas':3,'availableReplicas':3,'updatedReplicas':0,"
                              "'currentRevision':'db-1','updateRevision':'db-2'}") "]}",
      0, VERDICT_PROGRESSING, "StatefulSet", "db", ROW_PROGRESSING},
+    /* as a real API server sends them: a 0 count is omitted */
+    {"StatefulSet partition 3 of 3 (staged, nothing to update), updatedReplicas omitted",
+     "{'statefulsets':[" DEP("db",
+                             "{'replicas':3,'updateStrategy':{'type':'RollingUpdate','rollingUpdate':{"
+                             "'partition':3}}}",
+                             "{" OBS ",'replicas':3,'readyReplicas':3,'availableReplicas':3,'currentReplicas':3,"
+                             "'currentRevision':'db-1','updateRevision':'db-2'}") "]}",
+     0, VERDICT_HEALTHY, "StatefulSet", "db", ROW_OK},
+    {"StatefulSet partition 2 of 3: ordinal 2 not updated, updatedReplicas omitted",
+     "{'statefulsets':[" DEP("db",
+                             "{'replicas':3,'updateStrategy':{'type':'RollingUpdate','rollingUpdate':{"
+                             "'partition':2}}}",
+                             "{" OBS ",'replicas':3,'readyReplicas':3,'availableReplicas':3,'currentReplicas':3,"
+                             "'currentRevision':'db-1','updateRevision':'db-2'}") "]}",
+     0, VERDICT_PROGRESSING, "StatefulSet", "db", ROW_PROGRESSING},
 };
 
 /* ---- 4. fail fast on what will not heal ---------------------------------------------- */

@@ -312,7 +312,7 @@ static char *slurp(FILE *f)
 static void t_row_line_format(void **state)
 {
 	static const int64_t ms[] = {0, 99, 100, 999, 1000, 12345, 59999, 600000, 86400000, 9999999999LL};
-	static const int64_t counts[][2] = {{0, 0}, {1, 1}, {3, 4}, {12, 1000}, {0, -1}, {123456, 1234567}};
+	static const int64_t counts[][2] = {{0, 0}, {1, 1}, {3, 4}, {12, 1000}, {0, -1}, {123456, 1234567}, {-1, 3}};
 	static const char *const names[] = {"p", "web-7d9f8b6c4-x2x9z", "a-name-long-enough-to-pass-the-36-column-pad",
 	                                    ""};
 	struct check *c = new_check();
@@ -329,6 +329,8 @@ static void t_row_line_format(void **state)
 		fmt_ready(counts[i][0], counts[i][1], got, sizeof(got));
 		if (counts[i][1] < 0)
 			snprintf(want, sizeof(want), "-");
+		else if (counts[i][0] < 0) /* unknown: never "-1/3" */
+			snprintf(want, sizeof(want), "?/%lld", (long long)counts[i][1]);
 		else
 			snprintf(want, sizeof(want), "%lld/%lld", (long long)counts[i][0], (long long)counts[i][1]);
 		assert_string_equal(got, want);

@@ -1264,6 +1264,14 @@ static void t_json_output(void **state)
 	assert_string_equal(json_str(o, "verdict"), "progressing");
 	assert_int_equal(json_int(o, "failsInSeconds", -1), 60);
 	cJSON_Delete(j);
+	/* a ready count not known yet (a status without it) is absent, not -1 */
+	R.rows[1].ready = -1;
+	j = verdict_result_json(&R);
+	assert_non_null(j);
+	o = cJSON_GetArrayItem(json_path(j, "objects"), 1);
+	assert_null(json_path(o, "ready"));
+	assert_int_equal(json_int(o, "desired", -1), 2);
+	cJSON_Delete(j);
 	assert_string_equal(verdict_name(VERDICT_FAILED), "failed");
 	assert_string_equal(verdict_status_name(ROW_IGNORED), "ignored");
 }
