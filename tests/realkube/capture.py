@@ -420,6 +420,29 @@ def statefulset_partition(rk, ns):
 
 
 @case({"StatefulSet": CONTROLLERS, "Pod": NODE})
+def statefulset_partition_staged(rk, ns):
+    """A staged rollout: the partition (2) is at the replica count (2), so
+    after a template change the controller records the new updateRevision
+    and updates no pod; updatedReplicas is 0, which the API omits (the
+    status has no updatedReplicas at all). Nothing was asked to be updated
+    and the pods are Ready: healthy (release-check(1); it waited out the
+    timeout while a missing count was always unknown)."""
+    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=2, serviceName="db",
+                           podManagementPolicy="Parallel",
+                           updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}))
+    yield "rolled out", lambda s: sts_complete(s, "db", 2)
+    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, log="v2"))
+
+    def staged(s):
+        st = one(s, "statefulsets", "db")
+        status = (st or {}).get("status") or {}
+        return observed(st) and st["metadata"]["generation"] == 2 and status.get("readyReplicas") == 2 and \
+            status.get("currentRevision") != status.get("updateRevision") and "updatedReplicas" not in status
+    yield "new revision recorded, no pod updated, updatedReplicas omitted", staged
+    return [judged("healthy", row("StatefulSet", "db", "ok"))]
+
+
+@case({"StatefulSet": CONTROLLERS, "Pod": NODE})
 def statefulset_ondelete(rk, ns):
     """updateStrategy OnDelete after a template change: the controller
     records the new updateRevision but replaces no pod (updatedReplicas 0)
