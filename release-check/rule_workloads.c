@@ -322,20 +322,18 @@ static int statefulset_partition(int64_t partition, struct counts *c, struct ver
 	rc_fmt(note, cap, ", ordinals >= %lld updated (partition)", (long long)partition);
 	/*
 	 * A partition at or above the replica count holds every pod back on
-	 * purpose: nothing is to be updated, and the API omits the 0 the
-	 * controller writes (on a real server updatedReplicas is absent then).
+	 * purpose: nothing is to be updated, whatever the updated count says
+	 * (even none: a status without revision fields).
 	 */
 	if (want == 0 || c->updated >= want) {
 		c->skip_updated = 1;
 		return 1;
 	}
 	ready_column(c, row);
-	if (c->updated >= 0)
-		rc_fmt(row->reason, sizeof(row->reason), "%lld of %lld pods at ordinal >= %lld (partition) updated",
-		       (long long)c->updated, (long long)want, (long long)partition);
-	else
-		rc_fmt(row->reason, sizeof(row->reason),
-		       "the status does not report the updated count yet (unknown, not 0)");
+	if (c->updated < 0)
+		return unknown(row, "updated");
+	rc_fmt(row->reason, sizeof(row->reason), "%lld of %lld pods at ordinal >= %lld (partition) updated",
+	       (long long)c->updated, (long long)want, (long long)partition);
 	return 0;
 }
 

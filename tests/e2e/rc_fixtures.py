@@ -102,16 +102,13 @@ _INTERIM = {"Complete": "SuccessCriteriaMet", "Failed": "FailureTarget"}
 def job(ns, name, rel, conditions=(), succeeded=0, failed=0, active=0):
     st = {"succeeded": succeeded, "failed": failed, "active": active}
     if conditions:
-        st["conditions"] = []
-        for t, r, m in conditions:
-            if t in _INTERIM:
-                st["conditions"].append({"type": _INTERIM[t], "status": "True", "reason": r or "Reached",
-                                         "message": m})
-            st["conditions"].append({"type": t, "status": "True", "reason": r or "Reached", "message": m})
-            # a finished Job has a startTime, a complete one its completionTime
-            st["startTime"] = ts(60)
-            if t == "Complete":
-                st["completionTime"] = ts(1)
+        st["conditions"] = [{"type": ct, "status": "True", "reason": r or "Reached", "message": m}
+                            for t, r, m in conditions for ct in (_INTERIM.get(t), t) if ct]
+        types = {t for t, _, _ in conditions}
+        if types & set(_INTERIM):
+            st["startTime"] = ts(60)         # a finished Job has a startTime,
+        if "Complete" in types:
+            st["completionTime"] = ts(1)     # a complete one its completionTime
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(ns, name, rel),
             "spec": {"backoffLimit": 2, "completions": 1,
                      "template": {"spec": {"restartPolicy": "Never",

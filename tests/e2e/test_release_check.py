@@ -99,13 +99,14 @@ class ReleaseCheckTest(unittest.TestCase):
     def start(self, *extra, release=REL):
         return Proc(self.args(*extra, release))
 
-    def web(self, rel=REL, replicas=2, ready=True, revision="2", **dkw):
-        """Deployment web at revision `revision` with its ReplicaSets and `replicas` pods."""
+    def web(self, rel=REL, replicas=2, ready=True, revision="2", init=(), **dkw):
+        """Deployment web at revision `revision` with its ReplicaSets and `replicas` pods
+        (with init containers `init`: a pod's containers are fixed at creation)."""
         d = self.ks.apply(fx.deployment(self.ns, "web", rel, replicas=replicas, revision=revision, **dkw))
         old = self.ks.apply(fx.replicaset(self.ns, "web-1", rel, d, "1"))
         cur = self.ks.apply(fx.replicaset(self.ns, "web-2", rel, d, revision, replicas=replicas))
         for i in range(replicas):
-            self.ks.apply(fx.pod(self.ns, f"web-2-{i}", rel, owner=cur,
+            self.ks.apply(fx.pod(self.ns, f"web-2-{i}", rel, owner=cur, init=init,
                                  status=fx.ready_status() if ready else fx.notready_status()))
         return d, old, cur
 
@@ -365,7 +366,7 @@ current-context: sim
         self.assertIn('Pod/web-2-0: container "app": CreateContainerConfigError: secret "db" not found', out)
 
     def test_init_container_gate_failed(self):
-        _, _, cur = self.web(replicas=1, available=0)
+        _, _, cur = self.web(replicas=1, available=0, init=("wait-for-migration",))
         self.ks.apply(fx.pod(self.ns, "web-2-0", REL, owner=cur, init=("wait-for-migration",), status={
             "phase": "Pending", "conditions": [{"type": "Initialized", "status": "False"}],
             "initContainerStatuses": [{"name": "wait-for-migration", "ready": False, "restartCount": 0,

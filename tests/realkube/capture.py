@@ -392,6 +392,26 @@ def statefulset_min_ready_seconds(rk, ns):
     return [judged("progressing", row("StatefulSet", "db", "progressing"))]
 
 
+def sts_changed(rk, ns, replicas, strategy=None, **env):
+    """The start of the StatefulSet cases: db rolled out, then its template
+    changed (the container's env), which makes a new updateRevision
+    (`yield from` it)."""
+    more = {"updateStrategy": strategy} if strategy else {}
+    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=replicas, serviceName="db",
+                           podManagementPolicy="Parallel", **more))
+    yield "rolled out", lambda s: sts_complete(s, "db", replicas)
+    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, **env))
+
+
+def sts_held_back(snap, n):
+    """The changed template observed, every pod Ready on the old revision:
+    no pod updated, so no updatedReplicas at all (the API omits the 0)."""
+    st = one(snap, "statefulsets", "db")
+    status = (st or {}).get("status") or {}
+    return observed(st) and st["metadata"]["generation"] == 2 and status.get("readyReplicas") == n and \
+        status.get("currentRevision") != status.get("updateRevision") and "updatedReplicas" not in status
+
+
 @case({"StatefulSet": CONTROLLERS, "Pod": NODE})
 def statefulset_partition(rk, ns):
     """RollingUpdate with partition 2 of 3 after a template change: the
@@ -399,11 +419,7 @@ def statefulset_partition(rk, ns):
     currentRevision != updateRevision on purpose; ordinals 0-1 stay on the
     old revision until the partition is lowered. What was asked for is done:
     healthy (release-check(1): only ordinals >= partition must be updated)."""
-    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=3, serviceName="db",
-                           podManagementPolicy="Parallel",
-                           updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}))
-    yield "rolled out", lambda s: sts_complete(s, "db", 3)
-    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, log="v2"))
+    yield from sts_changed(rk, ns, 3, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, log="v2")
 
     def partial(s):
         st = one(s, "statefulsets", "db")
@@ -427,18 +443,8 @@ def statefulset_partition_staged(rk, ns):
     status has no updatedReplicas at all). Nothing was asked to be updated
     and the pods are Ready: healthy (release-check(1); it waited out the
     timeout while a missing count was always unknown)."""
-    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=2, serviceName="db",
-                           podManagementPolicy="Parallel",
-                           updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}))
-    yield "rolled out", lambda s: sts_complete(s, "db", 2)
-    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, log="v2"))
-
-    def staged(s):
-        st = one(s, "statefulsets", "db")
-        status = (st or {}).get("status") or {}
-        return observed(st) and st["metadata"]["generation"] == 2 and status.get("readyReplicas") == 2 and \
-            status.get("currentRevision") != status.get("updateRevision") and "updatedReplicas" not in status
-    yield "new revision recorded, no pod updated, updatedReplicas omitted", staged
+    yield from sts_changed(rk, ns, 2, {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, log="v2")
+    yield "new revision recorded, no pod updated, updatedReplicas omitted", lambda s: sts_held_back(s, 2)
     return [judged("healthy", row("StatefulSet", "db", "ok"))]
 
 
@@ -448,17 +454,8 @@ def statefulset_ondelete(rk, ns):
     records the new updateRevision but replaces no pod (updatedReplicas 0)
     until someone deletes one. It will never roll out by itself; its pods
     are Ready: healthy with a note (release-check(1))."""
-    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=2, serviceName="db",
-                           podManagementPolicy="Parallel", updateStrategy={"type": "OnDelete"}))
-    yield "rolled out", lambda s: sts_complete(s, "db", 2)
-    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, log="v2"))
-
-    def pending(s):
-        st = one(s, "statefulsets", "db")
-        status = (st or {}).get("status") or {}
-        return observed(st) and st["metadata"]["generation"] == 2 and status.get("readyReplicas") == 2 and \
-            status.get("currentRevision") != status.get("updateRevision") and not status.get("updatedReplicas")
-    yield "new revision recorded, no pod replaced", pending
+    yield from sts_changed(rk, ns, 2, {"type": "OnDelete"}, log="v2")
+    yield "new revision recorded, no pod replaced", lambda s: sts_held_back(s, 2)
     return [judged("healthy", row("StatefulSet", "db", "ok"))]
 
 
@@ -468,10 +465,7 @@ def statefulset_rolling(rk, ns):
     the controller replaced the highest ordinal (db-1, updateRevision,
     running, not Ready) and waits for it before the next:
     currentRevision != updateRevision, readyReplicas 1. Progressing."""
-    rk.put_object(workload("StatefulSet", "db", ns, pod_spec(sim()), replicas=2, serviceName="db",
-                           podManagementPolicy="Parallel"))
-    yield "rolled out", lambda s: sts_complete(s, "db", 2)
-    update(rk, f"/apis/apps/v1/namespaces/{ns}/statefulsets/db", lambda o: set_env(o, 0, never_ready=1))
+    yield from sts_changed(rk, ns, 2, never_ready=1)
 
     def rolling(s):
         st = one(s, "statefulsets", "db")

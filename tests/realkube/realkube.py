@@ -32,7 +32,9 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import types
 import urllib.error
 import urllib.request
 from unittest import SkipTest
@@ -43,6 +45,8 @@ K8S_VERSION = "v1.37.2"
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "realkube-node"
 sys.path.insert(0, os.path.join(ROOT, "tests", "kubesim"))
+sys.path.insert(0, HERE)
+import nodeagent  # noqa: E402  (its /containerLogs handler serves logs() without a node agent)
 
 
 # kind -> resource, for the objects the tests write
@@ -475,10 +479,7 @@ class RealKube:
             # ServiceAccount does not exist, and without the controller
             # manager nobody creates a new namespace's "default": do what its
             # ServiceAccount controller would.
-            code, _, body = self.api("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts",
-                                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
-            if code not in (201, 409):
-                raise RuntimeError(f"create ServiceAccount {namespace}/default: {code} {body[:300]!r}")
+            self.ensure_sa(namespace, "default")
 
     def sa_dir_for(self, namespace, sa, seconds=3600):
         """The in-cluster files (token, ca.crt, namespace) for a ServiceAccount."""
@@ -530,10 +531,9 @@ class RealKube:
             cur = self.json("GET", self.path_of(obj))
             if obj["kind"] == "Pod":
                 if _container_names(cur["spec"]) != _container_names(obj.get("spec") or {}):
-                    # a pod's containers are fixed at creation: a new pod
-                    self.delete("v1", "Pod", md["namespace"], md["name"], wait=True)
-                    return self.put_object(obj)
-                # the rest of its spec is too (and defaulted): keep the stored one
+                    raise RuntimeError(f"apply Pod {md['namespace']}/{md['name']}: a pod's containers are fixed "
+                                       "at creation (a real server refuses the change): create it with them")
+                # the rest of its spec is fixed too (and defaulted): keep the stored one
                 obj["spec"] = cur["spec"]
             elif obj["kind"] == "Job":
                 # a Job's selector and template are fixed (and the selector generated)
@@ -569,20 +569,11 @@ class RealKube:
         cur = self.json("GET", self.path_of(api_version, kind, namespace, name))
         return self._put_status(cur, status)
 
-    def delete(self, api_version, kind, namespace, name, wait=False):
-        """wait: at once (grace 0), and until it is gone."""
-        path = self.path_of(api_version, kind, namespace, name)
-        opts = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        if wait:
-            opts["gracePeriodSeconds"] = 0
-        code, _, body = self.api("DELETE", path, opts)
+    def delete(self, api_version, kind, namespace, name):
+        code, _, body = self.api("DELETE", self.path_of(api_version, kind, namespace, name),
+                                 {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"})
         if code not in (200, 202, 404):
             raise RuntimeError(f"delete {kind} {namespace}/{name}: {code} {body[:300]!r}")
-        deadline = time.monotonic() + 30
-        while wait and self.api("GET", path)[0] != 404:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"delete {kind} {namespace}/{name}: still there after 30 s")
-            time.sleep(0.05)
 
     def objects(self, kind=None, namespace=None):
         kinds = [kind] if kind else [k for k in KINDS if k in LISTED]
@@ -654,11 +645,6 @@ class RealKube:
     def _logs_node(self):
         if self._log_endpoint:
             return self._log_endpoint[0]
-        import threading
-        import types
-        if HERE not in sys.path:
-            sys.path.insert(0, HERE)
-        import nodeagent
         p = lambda n: os.path.join(self.pki, n)     # noqa: E731
         store = types.SimpleNamespace(logs={}, logs_lock=threading.Lock())
         httpd = nodeagent.serve_logs(store, p("kubelet-serving.crt"), p("kubelet-serving.key"), p("ca.crt"))

@@ -238,6 +238,12 @@ static const struct rcase family3[] = {
                              "{" OBS ",'replicas':3,'readyReplicas':3,'availableReplicas':3,'currentReplicas':3,"
                              "'currentRevision':'db-1','updateRevision':'db-2'}") "]}",
      0, VERDICT_HEALTHY, "StatefulSet", "db", ROW_OK},
+    {"StatefulSet partition 3 of 3, a status without revision fields or updatedReplicas: nothing to update",
+     "{'statefulsets':[" DEP("db",
+                             "{'replicas':3,'updateStrategy':{'type':'RollingUpdate','rollingUpdate':{"
+                             "'partition':3}}}",
+                             "{" OBS ",'replicas':3,'readyReplicas':3,'availableReplicas':3}") "]}",
+     0, VERDICT_HEALTHY, "StatefulSet", "db", ROW_OK},
     {"StatefulSet partition 2 of 3: ordinal 2 not updated, updatedReplicas omitted",
      "{'statefulsets':[" DEP("db",
                              "{'replicas':3,'updateStrategy':{'type':'RollingUpdate','rollingUpdate':{"
